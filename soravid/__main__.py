@@ -1,0 +1,3 @@
+from soravid.cli import main
+
+main()
