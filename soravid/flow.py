@@ -1,0 +1,138 @@
+"""Rectified flow (flow matching): the training loss, the time schedule and an Euler sampler.
+
+Conventions, stated once for all of soravid:
+- tensors are (B, C, T, H, W); flow times are per frame, t (B, T) in [0, 1];
+- t = 1 is pure noise, t = 0 is data: x_t = (1 - t) * x0 + t * noise;
+- the model predicts the velocity v = noise - x0 = dx_t/dt, so sampling integrates from t = 1
+  down to t = 0.
+The model is any `model_fn(x_t, t) -> v`; nothing here knows what it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+ModelFn = Callable[[Tensor, Tensor], Tensor]
+StepCallback = Callable[[int, int], None]  # (step done, 1-based; steps in all)
+
+
+def make_noise(shape: tuple[int, ...], seed: int) -> Tensor:
+    """Standard normal noise from a seeded CPU generator: the same seed gives the same bits."""
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    return torch.randn(shape, generator=generator)
+
+
+def interpolate(x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
+    """x_t = (1 - t) * x0 + t * noise, with t (B, T) broadcast over (B, C, T, H, W)."""
+    t = t[:, None, :, None, None].to(x0.dtype)
+    return (1 - t) * x0 + t * noise
+
+
+def sample_flow_times(
+    batch: int,
+    frames: int,
+    generator: torch.Generator,
+    per_frame: bool = True,
+    mean: float = 0.0,
+    std: float = 1.0,
+) -> Tensor:
+    """Training times (batch, frames) from a logit-normal (SD3), which favours the middle.
+
+    per_frame draws an independent time for every frame (diffusion forcing); otherwise one
+    time per clip is shared by its frames.
+    """
+    columns = frames if per_frame else 1
+    logits = mean + std * torch.randn(batch, columns, generator=generator)
+    return torch.sigmoid(logits).expand(batch, frames).contiguous()
+
+
+def flow_matching_loss(
+    model_fn: ModelFn, x0: Tensor, noise: Tensor, t: Tensor, loss_mask: Tensor | None = None
+) -> Tensor:
+    """Mean squared error of the predicted velocity, over the frames where loss_mask (B, T) is
+    True (clean context frames are left out); over every frame when loss_mask is None."""
+    velocity = model_fn(interpolate(x0, noise, t), t)
+    error = (velocity.float() - (noise - x0).float()).pow(2).mean(dim=(1, 3, 4))  # (B, T)
+    if loss_mask is None:
+        return error.mean()
+    weights = loss_mask.to(error.dtype)
+    return (error * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+def time_schedule(steps: int, shift: float = 1.0) -> Tensor:
+    """steps + 1 times from 1 down to 0. shift > 1 spends more steps at high noise (SD3):
+    t -> shift * t / (1 + (shift - 1) * t)."""
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    t = torch.linspace(1.0, 0.0, steps + 1)
+    return shift * t / (1 + (shift - 1) * t)
+
+
+def denoise(
+    model_fn: ModelFn,
+    noise: Tensor,
+    context: Tensor | None,
+    context_frames: int,
+    schedule: Tensor,
+    guidance: float = 1.0,
+    on_step: StepCallback | None = None,
+    context_time: float = 0.0,
+) -> Tensor:
+    """Euler integration from noise (t=1) to data (t=0) along `schedule`.
+
+    The first `context_frames` latent frames are given (`context`, B, C, Tc, H, W) and held
+    fixed at flow time `context_time` (0: clean; a little above 0 noises them slightly, which
+    keeps long videos from inheriting their own artefacts); the rest start as `noise`.
+    With guidance != 1 the model sees the batch twice, [x; x]: it must condition the first half
+    on the prompt and the second on the empty caption (the caller binds that conditioning), and
+    v = v_uncond + guidance * (v_cond - v_uncond).
+    """
+    fixed = _noised_context(noise, context, context_frames, context_time)
+    x = _with_context(noise, fixed)
+    steps = len(schedule) - 1
+    for step in range(steps):
+        t = _frame_times(x, context_frames, schedule[step], context_time)
+        velocity = _guided_velocity(model_fn, x, t, guidance)
+        step_size = float(schedule[step + 1] - schedule[step])  # negative: time runs to 0
+        x = _with_context(x + step_size * velocity, fixed)
+        if on_step is not None:
+            on_step(step + 1, steps)
+    return x
+
+
+def _noised_context(
+    noise: Tensor, context: Tensor | None, frames: int, time: float
+) -> Tensor | None:
+    if frames == 0:
+        return None
+    if context is None or context.shape[2] != frames:
+        raise ValueError(f"denoise needs {frames} context frames, got {_frames_of(context)}")
+    t = torch.full((noise.shape[0], frames), time, device=noise.device)
+    return interpolate(context.to(noise.dtype), noise[:, :, :frames], t)
+
+
+def _frames_of(context: Tensor | None) -> int:
+    return 0 if context is None else context.shape[2]
+
+
+def _with_context(x: Tensor, fixed: Tensor | None) -> Tensor:
+    if fixed is None:
+        return x
+    return torch.cat([fixed, x[:, :, fixed.shape[2] :]], dim=2)
+
+
+def _frame_times(x: Tensor, context_frames: int, t: Tensor, context_time: float) -> Tensor:
+    """(B, T): the current time for generated frames, context_time for the context."""
+    times = torch.full((x.shape[0], x.shape[2]), float(t), device=x.device)
+    times[:, :context_frames] = context_time
+    return times
+
+
+def _guided_velocity(model_fn: ModelFn, x: Tensor, t: Tensor, guidance: float) -> Tensor:
+    if guidance == 1.0:
+        return model_fn(x, t)
+    conditional, unconditional = model_fn(torch.cat([x, x]), torch.cat([t, t])).chunk(2)
+    return unconditional + guidance * (conditional - unconditional)

@@ -1,0 +1,217 @@
+"""The diffusion transformer over spacetime patches of the video latent (Sora; DiT, Peebles & Xie).
+
+The latent (B, C, T, h, w) is cut into patches of (pt, ph, pw) latent cells, one token each.
+Every latent frame has its own flow time, so clean context frames (t=0) can sit beside noisy
+ones (diffusion forcing): the timestep embedding, plus the pooled text, drives adaLN-Zero
+modulation per token frame, broadcast to that frame's tokens. Text enters by cross-attention
+(PixArt-alpha): the video tokens stay one sequence with one set of weights, text costs a short
+extra attention per block, and a learned null token gives the empty caption (classifier-free
+guidance) something to attend to. Positions are 3D rotary embeddings on the video tokens, so
+the same weights run at any duration, size and aspect.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from soravid.models.layers import CrossAttention, Mlp, SelfAttention, zero_init
+
+
+@dataclass
+class DiTConfig:
+    latent_channels: int = 8
+    patch: tuple[int, int, int] = (1, 2, 2)  # latent cells per token: (time, height, width)
+    width: int = 384
+    depth: int = 12
+    heads: int = 6
+    mlp_ratio: float = 4.0
+    text_width: int = 128
+
+    def __post_init__(self) -> None:
+        self.patch = tuple(self.patch)
+        if self.width % self.heads or (self.width // self.heads) % 6:
+            raise ValueError(
+                f"DiT width {self.width} / heads {self.heads} must give a head size that is a "
+                "multiple of 6 (rotary positions split it over three axes in pairs)"
+            )
+
+
+class PatchEmbed3D(nn.Module):
+    """Latent (B, C, T, h, w) -> tokens (B, T/pt, (h/ph)(w/pw), width), one per patch."""
+
+    def __init__(self, channels: int, patch: tuple[int, int, int], width: int) -> None:
+        super().__init__()
+        self.patch = patch
+        self.proj = nn.Linear(channels * math.prod(patch), width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        pt, ph, pw = self.patch
+        patches = rearrange(
+            x, "b c (t pt) (h ph) (w pw) -> b t (h w) (c pt ph pw)", pt=pt, ph=ph, pw=pw
+        )
+        return self.proj(patches)
+
+
+class TimestepEmbedder(nn.Module):
+    """Flow time t in [0, 1], any shape -> sinusoidal features -> MLP -> (..., width)."""
+
+    def __init__(self, width: int, frequencies: int = 256) -> None:
+        super().__init__()
+        self.frequencies = frequencies
+        self.mlp = nn.Sequential(nn.Linear(frequencies, width), nn.SiLU(), nn.Linear(width, width))
+
+    def forward(self, t: Tensor) -> Tensor:
+        half = self.frequencies // 2
+        freqs = torch.exp(-math.log(10_000) * torch.arange(half, device=t.device) / half)
+        angles = 1000 * t[..., None].float() * freqs  # scaled as DiT's 0..1000 timesteps
+        return self.mlp(torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1))
+
+
+class RoPE3D(nn.Module):
+    """Rotary position embedding over (time, height, width) token coordinates.
+
+    The head is split in three equal parts, one per axis; each rotates its pairs of channels by
+    angles proportional to that axis' coordinate, so attention sees relative offsets only.
+    """
+
+    def __init__(self, head_dim: int, theta: float = 10_000.0) -> None:
+        super().__init__()
+        self.axis_dim = head_dim // 3
+        exponents = torch.arange(0, self.axis_dim, 2) / self.axis_dim
+        self.register_buffer("inv_freq", theta**-exponents, persistent=False)
+
+    def angles(self, grid: tuple[int, int, int]) -> tuple[Tensor, Tensor]:
+        """cos and sin (N, head_dim/2) for the tokens of a (T, h, w) grid, time-major."""
+        axes = [torch.arange(n, device=self.inv_freq.device, dtype=torch.float32) for n in grid]
+        coords = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+        angles = (coords[:, :, None] * self.inv_freq).reshape(coords.shape[0], -1)
+        return torch.cos(angles), torch.sin(angles)
+
+
+def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate channel pairs of x (B, heads, N, head_dim) by angles given as cos, sin (N, head/2)."""
+    pairs = x.float().unflatten(-1, (-1, 2))
+    real, imag = pairs[..., 0], pairs[..., 1]
+    rotated = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1)
+    return rotated.flatten(-2).to(x.dtype)
+
+
+def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """x (B, T, S, D) with per-frame shift, scale (B, T, 1, D)."""
+    return x * (1 + scale) + shift
+
+
+class DiTBlock(nn.Module):
+    """Self-attention and MLP under adaLN-Zero modulation per frame; cross-attention to text."""
+
+    def __init__(self, config: DiTConfig) -> None:
+        super().__init__()
+        width = config.width
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.attn = SelfAttention(width, config.heads)
+        self.norm_text = nn.LayerNorm(width, eps=1e-6)
+        self.cross = CrossAttention(width, config.text_width, config.heads)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.mlp = Mlp(width, int(width * config.mlp_ratio))
+        self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+
+    def forward(
+        self, x: Tensor, c: Tensor, angles: tuple[Tensor, Tensor], text: Tensor, text_mask: Tensor
+    ) -> Tensor:
+        """x (B, T, S, D) tokens per frame, c (B, T, D) conditioning per frame."""
+        frames = x.shape[1]
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(c)[:, :, None].chunk(6, -1)
+        h = modulate(self.norm1(x), shift1, scale1).flatten(1, 2)  # (B, N, D)
+        h = self.attn(h, rotate=lambda q: rotate(q, *angles))
+        x = x + gate1 * h.unflatten(1, (frames, -1))
+        h = self.cross(self.norm_text(x).flatten(1, 2), text, text_mask)
+        x = x + h.unflatten(1, (frames, -1))
+        return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
+
+
+class FinalLayer(nn.Module):
+    """Modulated norm, then a linear map from each token back to its patch of latent cells."""
+
+    def __init__(self, config: DiTConfig) -> None:
+        super().__init__()
+        width, cells = config.width, math.prod(config.patch) * config.latent_channels
+        self.norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
+        self.proj = nn.Linear(width, cells)
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        shift, scale = self.modulation(c)[:, :, None].chunk(2, dim=-1)
+        return self.proj(modulate(self.norm(x), shift, scale))
+
+
+class DiT(nn.Module):
+    """Predicts the flow velocity of a latent video given per-frame flow times and text."""
+
+    def __init__(self, config: DiTConfig) -> None:
+        super().__init__()
+        self.config = config
+        width = config.width
+        self.patch_embed = PatchEmbed3D(config.latent_channels, config.patch, width)
+        self.time_embed = TimestepEmbedder(width)
+        self.text_pool_embed = nn.Sequential(
+            nn.Linear(config.text_width, width), nn.SiLU(), nn.Linear(width, width)
+        )
+        self.null_text = nn.Parameter(torch.zeros(1, 1, config.text_width))
+        self.rope = RoPE3D(width // config.heads)
+        self.blocks = nn.ModuleList(DiTBlock(config) for _ in range(config.depth))
+        self.final = FinalLayer(config)
+        self._initialize()
+
+    def _initialize(self) -> None:
+        """As DiT: Xavier everywhere, then every modulation and the output start at zero, so
+        each block starts as the identity and the first prediction is zero velocity."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        nn.init.normal_(self.null_text, std=0.02)
+        for block in self.blocks:
+            zero_init(block.modulation[-1])
+        zero_init(self.final.modulation[-1])
+        zero_init(self.final.proj)
+
+    def forward(
+        self, x: Tensor, t: Tensor, text: Tensor, text_mask: Tensor, text_pooled: Tensor
+    ) -> Tensor:
+        """x (B, C, T, h, w), t (B, T) flow time per latent frame, text (B, L, Dt), text_mask
+        (B, L) bool, text_pooled (B, Dt) -> velocity (B, C, T, h, w)."""
+        pt, ph, pw = self.config.patch
+        grid = self._token_grid(x)
+        tokens = self.patch_embed(x)  # (B, T/pt, S, D)
+        frame_t = t.unflatten(1, (-1, pt)).mean(dim=2)  # (B, T/pt): one time per token frame
+        c = self.time_embed(frame_t) + self.text_pool_embed(text_pooled)[:, None]  # (B, T/pt, D)
+        text, text_mask = self._with_null_token(text, text_mask)
+        angles = self.rope.angles(grid)
+        for block in self.blocks:
+            tokens = block(tokens, c, angles, text, text_mask)
+        out = self.final(tokens, c)  # (B, T/pt, S, pt*ph*pw*C)
+        return rearrange(
+            out,
+            "b t (h w) (c pt ph pw) -> b c (t pt) (h ph) (w pw)",
+            h=grid[1],
+            pt=pt,
+            ph=ph,
+            pw=pw,
+        )
+
+    def _token_grid(self, x: Tensor) -> tuple[int, int, int]:
+        sizes, patch = tuple(x.shape[2:]), self.config.patch
+        if any(size % p for size, p in zip(sizes, patch, strict=True)):
+            raise ValueError(f"latent grid {sizes} is not divisible by the patch {patch}")
+        return sizes[0] // patch[0], sizes[1] // patch[1], sizes[2] // patch[2]
+
+    def _with_null_token(self, text: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Prepend the always-visible null token: (B, L, Dt) -> (B, 1+L, Dt), mask likewise."""
+        null = self.null_text.to(text.dtype).expand(text.shape[0], -1, -1)
+        visible = torch.ones_like(mask[:, :1])
+        return torch.cat([null, text], dim=1), torch.cat([visible, mask], dim=1)

@@ -1,0 +1,140 @@
+"""Named model configurations and `SoravidModel`, which bundles the parts one model is made of.
+
+A model is: a tokenizer (its vocabulary), a text encoder, a DiT and a video autoencoder, plus
+how generation is chunked: `window_frames` latent frames per chunk, of which `context_frames`
+are clean context carried over from the chunk before.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from torch import Tensor, nn
+
+from soravid.models.autoencoder import AutoencoderConfig, VideoAutoencoder
+from soravid.models.dit import DiT, DiTConfig
+from soravid.models.layers import count_parameters
+from soravid.models.text import TextEmbedding, TextEncoder, TextEncoderConfig, Tokenizer
+
+
+@dataclass
+class ModelConfig:
+    name: str
+    autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    dit: DiTConfig = field(default_factory=DiTConfig)
+    window_frames: int = 11  # latent frames per generation chunk
+    context_frames: int = 3  # of those, clean ones carried over from the previous chunk
+
+    def __post_init__(self) -> None:
+        if self.dit.latent_channels != self.autoencoder.latent_channels:
+            raise ValueError(f"model {self.name}: DiT and autoencoder latent channels differ")
+        if self.dit.text_width != self.text.width:
+            raise ValueError(f"model {self.name}: DiT text_width differs from the text width")
+        if not 0 <= self.context_frames < self.window_frames:
+            raise ValueError(f"model {self.name}: need 0 <= context_frames < window_frames")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Inverse of to_dict; an unknown or missing key raises TypeError naming it."""
+        parts = {"autoencoder": AutoencoderConfig, "text": TextEncoderConfig, "dit": DiTConfig}
+        values = {
+            key: parts[key](**value) if key in parts else value for key, value in data.items()
+        }
+        return cls(**values)
+
+
+def _config(name: str, ae: dict, text: dict, dit: dict, window: int, context: int) -> ModelConfig:
+    return ModelConfig(
+        name=name,
+        autoencoder=AutoencoderConfig(**ae),
+        text=TextEncoderConfig(**text),
+        dit=DiTConfig(latent_channels=ae["latent_channels"], text_width=text["width"], **dit),
+        window_frames=window,
+        context_frames=context,
+    )
+
+
+MODEL_CONFIGS: dict[str, ModelConfig] = {
+    # For tests: a few tens of thousands of parameters, milliseconds per step.
+    "tiny": _config(
+        "tiny",
+        ae={"base_channels": 4, "latent_channels": 4},
+        text={"width": 16, "depth": 1, "heads": 2, "max_tokens": 16},
+        dit={"width": 24, "depth": 2, "heads": 2, "mlp_ratio": 2.0},
+        window=3,
+        context=1,
+    ),
+    # The embedded model: one 5-s window at 8 fps (41 frames -> 11 latent frames) on 2 CPU cores.
+    "shapes": _config(
+        "shapes",
+        ae={"base_channels": 24, "latent_channels": 8},
+        text={"width": 128, "depth": 2, "heads": 4, "max_tokens": 24},
+        dit={"width": 192, "depth": 8, "heads": 4},
+        window=11,
+        context=3,
+    ),
+    "S": _config(
+        "S",
+        ae={"base_channels": 64, "latent_channels": 16, "blocks_per_level": 2},
+        text={"width": 256, "depth": 4, "heads": 4, "max_tokens": 32},
+        dit={"width": 384, "depth": 12, "heads": 8},
+        window=16,
+        context=4,
+    ),
+    "B": _config(
+        "B",
+        ae={"base_channels": 96, "latent_channels": 16, "blocks_per_level": 2},
+        text={"width": 512, "depth": 6, "heads": 8, "max_tokens": 32},
+        dit={"width": 768, "depth": 12, "heads": 8},
+        window=16,
+        context=4,
+    ),
+}
+
+
+class SoravidModel(nn.Module):
+    """Tokenizer, text encoder, DiT and autoencoder of one model."""
+
+    def __init__(self, config: ModelConfig, tokenizer: Tokenizer) -> None:
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.text_encoder = TextEncoder(config.text, vocab_size=len(tokenizer))
+        self.dit = DiT(config.dit)
+        self.autoencoder = VideoAutoencoder(config.autoencoder)
+
+    def encode_text(self, prompts: list[str]) -> TextEmbedding:
+        """Prompts ("" for the unconditional caption) -> what the DiT is conditioned on."""
+        ids, mask = self.tokenizer.encode(prompts, self.config.text.max_tokens)
+        device = self.text_encoder.token_embedding.weight.device
+        ids, mask = ids.to(device), mask.to(device)
+        tokens, pooled = self.text_encoder(ids, mask)
+        return TextEmbedding(tokens=tokens, mask=mask, pooled=pooled)
+
+    def velocity(self, x: Tensor, t: Tensor, text: TextEmbedding) -> Tensor:
+        """The DiT's flow velocity for latents x (B, C, T, h, w) at per-frame times t (B, T)."""
+        return self.dit(x, t, text.tokens, text.mask, text.pooled)
+
+    def parameter_counts(self) -> dict[str, int]:
+        parts = {
+            "text_encoder": self.text_encoder,
+            "dit": self.dit,
+            "autoencoder": self.autoencoder,
+        }
+        counts = {name: count_parameters(part) for name, part in parts.items()}
+        return counts | {"total": sum(counts.values())}
+
+
+def build_model(config: ModelConfig | str, vocabulary: list[str]) -> SoravidModel:
+    """A freshly initialised model from a config or the name of one in MODEL_CONFIGS."""
+    if isinstance(config, str):
+        if config not in MODEL_CONFIGS:
+            raise ValueError(f"unknown model config {config!r}; known: {sorted(MODEL_CONFIGS)}")
+        config = copy.deepcopy(MODEL_CONFIGS[config])
+    return SoravidModel(config, Tokenizer(vocabulary))

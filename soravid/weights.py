@@ -1,0 +1,124 @@
+"""Model files: safetensors with the model config and vocabulary in the file's metadata.
+
+A model file is self-describing, so `--model PATH` needs nothing else: the metadata key
+"soravid.config" holds the ModelConfig as JSON and "soravid.vocabulary" the tokenizer's words.
+Nothing is ever unpickled. Also here: which device to run on, and bfloat16 autocast on GPUs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from soravid.errors import BadInputError
+from soravid.models.registry import ModelConfig, SoravidModel, build_model
+
+CONFIG_KEY, VOCABULARY_KEY = "soravid.config", "soravid.vocabulary"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def embedded_model_path() -> Path:
+    """Where the embedded default model lives inside the package (absent until one is trained)."""
+    return Path(__file__).parent / "weights" / "shapes.safetensors"
+
+
+def save_model(model: SoravidModel, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write the weights and recipe atomically: a temp file, then a rename into place."""
+    path = Path(path)
+    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    header = dict(metadata or {})
+    header[CONFIG_KEY] = json.dumps(model.config.to_dict())
+    header[VOCABULARY_KEY] = json.dumps(model.tokenizer.vocabulary)
+    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(tensors, str(temp), metadata=header)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The metadata of a model file; BadInputError if it is missing or not a safetensors file."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"model file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise BadInputError(f"not a safetensors model file: {path} ({error})") from None
+
+
+def load_model(path: Path, device: str | torch.device = "cpu") -> SoravidModel:
+    """Build the model a file describes and load its weights, in eval mode on `device`."""
+    path = Path(path)
+    config, vocabulary = _recipe(path, read_metadata(path))
+    model = build_model(config, vocabulary)
+    with safe_open(str(path), framework="pt") as handle:
+        state = {name: handle.get_tensor(name) for name in handle.keys()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise BadInputError(
+            f"model file {path} does not match its config {config.name!r}: "
+            f"missing keys {_names(missing)}, unexpected keys {_names(unexpected)}"
+        )
+    return model.to(resolve_device(device)).eval()
+
+
+def model_id(path: Path) -> str:
+    """`<config name>@<first 12 hex digits of the file's sha256>`."""
+    path = Path(path)
+    config, _ = _recipe(path, read_metadata(path))
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"{config.name}@{digest.hexdigest()[:12]}"
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """auto picks cuda, then mps, then cpu; naming an absent accelerator is a BadInputError."""
+    if isinstance(name, torch.device):
+        return name
+    if name not in DEVICES:
+        raise BadInputError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}
+    if name == "auto":
+        return torch.device(next(kind for kind in ("cuda", "mps", "cpu") if available[kind]))
+    if not available[name]:
+        raise BadInputError(f"device {name!r} is not available on this machine")
+    return torch.device(name)
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on GPUs; full float32 on CPU, where bfloat16 is slow or inexact."""
+    if device.type in ("cuda", "mps"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def _recipe(path: Path, metadata: dict[str, str]) -> tuple[ModelConfig, list[str]]:
+    if CONFIG_KEY not in metadata or VOCABULARY_KEY not in metadata:
+        raise BadInputError(f"model file {path} has no soravid config or vocabulary metadata")
+    try:
+        config = ModelConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
+        vocabulary = json.loads(metadata[VOCABULARY_KEY])
+    except (TypeError, ValueError) as error:
+        raise BadInputError(f"model file {path} has a bad soravid config: {error}") from None
+    return config, vocabulary
+
+
+def _names(keys: list[str]) -> str:
+    shown = ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+    return f"[{shown}]"
