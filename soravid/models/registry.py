@@ -2,7 +2,7 @@
 
 A model is: a tokenizer (its vocabulary), a text encoder, a DiT and a video autoencoder, plus
 how generation is chunked: `window_frames` latent frames per chunk, of which `context_frames`
-are clean context carried over from the chunk before.
+are context carried over from the chunk before, and how it samples.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ class ModelConfig:
     dit: DiTConfig = field(default_factory=DiTConfig)
     window_frames: int = 11  # latent frames per generation chunk
     context_frames: int = 3  # of those, clean ones carried over from the previous chunk
+    # How this model samples best, set when it is exported after training:
+    schedule_shift: float = 1.0  # flow.time_schedule shift; > 1 spends more steps at high noise
+    context_time: float = 0.0  # flow time the carried-over context is held at (0 = clean)
 
     def __post_init__(self) -> None:
         if self.dit.latent_channels != self.autoencoder.latent_channels:

@@ -1,0 +1,261 @@
+"""From a request (prompt, seed, resolved preset) to frames and an MP4.
+
+A clip is made in chunks of the model's window of latent frames: the first from noise alone,
+each later one with the last `context_frames` latent frames made so far as clean context. Each
+chunk is decoded and its frames handed on before the next is made, so memory stays flat however
+long the clip. Noise for chunk i comes from a generator seeded by (seed, i): the same request
+gives the same frames, bit for bit on the same machine. Progress goes to a callback; the
+library never prints.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from einops import rearrange
+from torch import Tensor
+
+from soravid import __version__
+from soravid.config import ResolvedPreset
+from soravid.errors import BadInputError
+from soravid.flow import denoise, make_noise, time_schedule
+from soravid.models.registry import SoravidModel
+from soravid.models.text import TextEmbedding
+from soravid.weights import autocast, embedded_model_path, load_model, model_id, resolve_device
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    seed: int
+    preset: ResolvedPreset
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Where generation stands. phase is "denoise" (step of steps done in this chunk) or
+    "decode" (the chunk's frames are out); chunk is 1-based; times in seconds."""
+
+    phase: str
+    chunk: int
+    chunks: int
+    step: int
+    steps: int
+    elapsed: float
+    eta: float | None
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    path: Path
+    frames: int
+    seconds: float
+    wall_time: float
+    model_id: str
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One generation window: `context` latent frames carried over, then `new` ones made."""
+
+    index: int
+    context: int
+    new: int
+
+
+def plan_chunks(latent_frames: int, window: int, context: int) -> list[Chunk]:
+    """Chunks covering `latent_frames`: the first fills a window from noise, the rest add
+    window - context new frames each (the last may add fewer)."""
+    chunks = [Chunk(0, 0, min(window, latent_frames))]
+    made = chunks[0].new
+    while made < latent_frames:
+        chunks.append(Chunk(len(chunks), context, min(window - context, latent_frames - made)))
+        made += chunks[-1].new
+    return chunks
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """A well-mixed 63-bit seed for one chunk's noise."""
+    state = np.random.SeedSequence([seed, chunk]).generate_state(1, dtype=np.uint64)[0]
+    return int(state >> np.uint64(1))
+
+
+def to_uint8_frames(video: Tensor) -> np.ndarray:
+    """(1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8."""
+    pixels = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return rearrange(pixels[0], "c t h w -> t h w c").cpu().numpy()
+
+
+class ProgressClock:
+    """Turns (chunk, step) positions into ProgressEvents with elapsed time and an ETA."""
+
+    def __init__(self, callback: ProgressCallback | None, chunks: int, steps: int) -> None:
+        self.callback, self.chunks, self.steps = callback, chunks, steps
+        self.start = time.perf_counter()
+
+    def report(self, phase: str, chunk: int, step: int) -> None:
+        if self.callback is None:
+            return
+        elapsed = time.perf_counter() - self.start
+        total = self.chunks * (self.steps + 1)  # each chunk: its steps, then its decode
+        done = (chunk - 1) * (self.steps + 1) + step + (phase == "decode")
+        eta = elapsed / done * (total - done) if done else None
+        event = ProgressEvent(phase, chunk, self.chunks, step, self.steps, elapsed, eta)
+        self.callback(event)
+
+
+class Pipeline:
+    """A loaded model, ready to turn requests into frames and MP4 files."""
+
+    def __init__(self, model: SoravidModel, model_id: str, device: torch.device) -> None:
+        self.model = model.eval()
+        self.model_id = model_id
+        self.device = device
+
+    @classmethod
+    def load(cls, model: str = "embedded", device: str = "auto") -> Pipeline:
+        """Load the embedded model or a .safetensors file on a device (auto|cpu|cuda|mps)."""
+        path = _model_path(model)
+        target = resolve_device(device)
+        return cls(load_model(path, target), model_id(path), target)
+
+    def unknown_words(self, prompt: str) -> list[str]:
+        """Words of the prompt the model's vocabulary does not have (it ignores them)."""
+        return self.model.tokenizer.unknown_words(prompt)
+
+    def check_canvas(self, preset: ResolvedPreset) -> None:
+        """BadInputError unless width and height fit the model's latent patches."""
+        multiple = self._pixels_per_token()
+        for side, value in (("width", preset.width), ("height", preset.height)):
+            if value % multiple:
+                raise BadInputError(
+                    f"{side} {value} is not a multiple of {multiple}, "
+                    f"which model {self.model_id} needs"
+                )
+
+    def frames(
+        self, request: GenerationRequest, on_progress: ProgressCallback | None = None
+    ) -> Iterator[np.ndarray]:
+        """The clip's frames, uint8 (H, W, 3), streamed chunk by chunk; exactly preset.frames."""
+        self._check_request(request)
+        return self._frames(request, on_progress)
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        output: Path,
+        overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> GenerationResult:
+        """Write the clip to `output` (MP4 with the recipe in its metadata)."""
+        from soravid.video import VideoWriter
+
+        start, preset = time.perf_counter(), request.preset
+        frames = self.frames(request, on_progress)
+        recipe = self.recipe(request)
+        size = (preset.width, preset.height)
+        with VideoWriter(output, *size, preset.fps, recipe, overwrite=overwrite) as writer:
+            for frame in frames:
+                writer.write(frame)
+        written = writer.frames_written
+        return GenerationResult(
+            Path(output), written, written / preset.fps, time.perf_counter() - start, self.model_id
+        )
+
+    def recipe(self, request: GenerationRequest) -> dict:
+        """What the MP4's metadata records: enough to make the same clip again."""
+        return {
+            "prompt": request.prompt,
+            "seed": request.seed,
+            "preset": asdict(request.preset),
+            "model": self.model_id,
+            "soravid": __version__,
+        }
+
+    def _frames(
+        self, request: GenerationRequest, on_progress: ProgressCallback | None
+    ) -> Iterator[np.ndarray]:
+        preset, config = request.preset, self.model.config
+        autoencoder = self.model.autoencoder
+        tf = config.autoencoder.temporal_factor
+        chunks = plan_chunks(1 + math.ceil((preset.frames - 1) / tf), *self._window())
+        clock = ProgressClock(on_progress, len(chunks), preset.steps)
+        keep = max(config.context_frames, autoencoder.decoder.history)
+        with torch.inference_mode(), autocast(self.device):
+            text = self._text(request.prompt, preset.guidance)
+            history = self._empty_latent(preset)
+            remaining = preset.frames
+            for chunk in chunks:
+                new = self._denoise_chunk(chunk, history, text, request, clock)
+                video = autoencoder.decode_continuation(history, new)
+                history = torch.cat([history, new], dim=2)[:, :, -keep:]
+                clock.report("decode", chunk.index + 1, preset.steps)
+                frames = to_uint8_frames(video[:, :, :remaining])
+                remaining -= len(frames)
+                yield from frames
+
+    def _denoise_chunk(
+        self,
+        chunk: Chunk,
+        history: Tensor,
+        text: TextEmbedding,
+        request: GenerationRequest,
+        clock: ProgressClock,
+    ) -> Tensor:
+        """The chunk's new latent frames (1, C, new, h, w)."""
+        _, channels, _, height, width = history.shape
+        shape = (1, channels, chunk.context + chunk.new, height, width)
+        noise = make_noise(shape, chunk_seed(request.seed, chunk.index)).to(self.device)
+        context = history[:, :, history.shape[2] - chunk.context :] if chunk.context else None
+        latent = denoise(
+            lambda x, t: self.model.velocity(x, t, text),
+            noise,
+            context,
+            chunk.context,
+            time_schedule(request.preset.steps, self.model.config.schedule_shift),
+            guidance=request.preset.guidance,
+            on_step=lambda step, _: clock.report("denoise", chunk.index + 1, step),
+            context_time=self.model.config.context_time,
+        )
+        return latent[:, :, chunk.context :].float()
+
+    def _text(self, prompt: str, guidance: float) -> TextEmbedding:
+        """The prompt's embedding; with guidance, batched with the empty caption after it."""
+        return self.model.encode_text([prompt] if guidance == 1.0 else [prompt, ""])
+
+    def _empty_latent(self, preset: ResolvedPreset) -> Tensor:
+        config = self.model.config.autoencoder
+        sf = config.spatial_factor
+        shape = (1, config.latent_channels, 0, preset.height // sf, preset.width // sf)
+        return torch.zeros(shape, device=self.device)
+
+    def _window(self) -> tuple[int, int]:
+        return self.model.config.window_frames, self.model.config.context_frames
+
+    def _pixels_per_token(self) -> int:
+        config = self.model.config
+        patch = config.dit.patch
+        return config.autoencoder.spatial_factor * math.lcm(patch[1], patch[2])
+
+    def _check_request(self, request: GenerationRequest) -> None:
+        self.check_canvas(request.preset)
+        if request.seed < 0:
+            raise BadInputError(f"seed must be 0 or more, got {request.seed}")
+
+
+def _model_path(model: str) -> Path:
+    if model != "embedded":
+        return Path(model)
+    path = embedded_model_path()
+    if not path.is_file():
+        raise BadInputError("no embedded model is bundled in this build; pass --model PATH")
+    return path
