@@ -256,3 +256,17 @@ def _validate(resolved: ResolvedPreset, origin: _Origin) -> None:
 
 def _reject(where: str, rule: str, value: object) -> None:
     raise BadInputError(f"{where} {rule}, got {value}")
+
+
+def preset_yaml(resolved: ResolvedPreset, description: str = "") -> str:
+    """A preset file holding the resolved values (size in pixels); loading it gives them back."""
+    document = {
+        "description": description,
+        "seconds": resolved.seconds,
+        "fps": resolved.fps,
+        "width": resolved.width,
+        "height": resolved.height,
+        "model": resolved.model,
+        "sampler": {"steps": resolved.steps, "guidance": resolved.guidance},
+    }
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
