@@ -26,10 +26,8 @@ from soravid.errors import BadInputError, GenerationError, VideoReadError
 # libx264 constant rate factor through imageio-ffmpeg's 0-10 scale: 7 -> crf 15, near lossless
 # for flat synthetic colours, which the judge reads back.
 QUALITY = 7
-# Log lines ffmpeg prints when a file stops before its end.
-_TRUNCATION = re.compile(
-    r"moov atom not found|partial file|corrupt input packet|truncat|reached eof|End of file", re.I
-)
+# What ffmpeg logs when an opened file stops before its last packet.
+_TRUNCATION = re.compile(r"partial file|corrupt input packet|truncat", re.I)
 
 
 @dataclass(frozen=True)
@@ -175,7 +173,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     counts = re.findall(r"frame=\s*(\d+)", log)
     frames = int(counts[-1]) if counts else 0
     if size is None or rate is None or frames == 0:
-        raise VideoReadError(f"{path}: {_unreadable(path, 'video stream has no readable frames')}")
+        raise VideoReadError(f"{path}: {_unreadable(path, log)}")
     fps = float(rate[1])
     width, height = int(size[1]), int(size[2])
     return VideoInfo(path, width, height, fps, frames, frames / fps, _recipe(log))
@@ -213,20 +211,23 @@ def _scan_packets(path: Path) -> str:
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]
     command += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
     done = subprocess.run(command, capture_output=True, text=True, errors="replace")
+    if done.returncode != 0:
+        raise VideoReadError(f"{path}: {_unreadable(path, done.stderr)}")
     if _TRUNCATION.search(done.stderr):
         raise VideoReadError(f"{path}: {_TRUNCATED} (the file ends before the video does)")
-    if done.returncode != 0:
-        no_stream = "matches no streams" in done.stderr
-        reason = "has no video stream" if no_stream else "not a video ffmpeg can read"
-        raise VideoReadError(f"{path}: {_unreadable(path, reason)}")
     return done.stderr
 
 
-def _unreadable(path: Path, reason: str) -> str:
-    """Why ffmpeg could not read a file: an MP4 header with no usable body was cut short."""
+def _unreadable(path: Path, log: str) -> str:
+    """Why ffmpeg found no video in a file. An MP4 cut short keeps its `ftyp` header but loses
+    its index (no duration then) or its frames, so that header tells truncated from not a video."""
     with path.open("rb") as file:
         is_mp4 = file.read(8)[4:] == b"ftyp"
-    return f"{_TRUNCATED} (MP4 header without a complete index)" if is_mp4 else reason
+    if is_mp4 and not re.search(r"Duration: \d", log):
+        return f"{_TRUNCATED} (MP4 header without a complete index)"
+    if "matches no streams" in log:
+        return "has no video stream"
+    return f"{_TRUNCATED} (MP4 without frames)" if is_mp4 else "not a video ffmpeg can read"
 
 
 def _recipe(log: str) -> dict[str, Any]:

@@ -1,0 +1,135 @@
+"""MP4 writing and reading: round trip, recipe metadata, nothing left behind, clear errors."""
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from soravid.errors import BadInputError, GenerationError, VideoReadError
+from soravid.video import VideoWriter, probe_video, read_frames
+
+WIDTH, HEIGHT, FPS, FRAMES = 48, 32, 8, 12
+RECIPE = {"prompt": 'a big red ball \u00e9 "quoted"', "seed": 7, "preset": {"width": WIDTH}}
+
+
+def moving_block(index: int) -> np.ndarray:
+    """A red 12x12 block two pixels further right each frame, on black."""
+    frame = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    frame[10:22, 2 * index : 2 * index + 12] = (230, 30, 30)
+    return frame
+
+
+def write_clip(path: Path, frames: int = FRAMES, **options) -> Path:
+    with VideoWriter(path, WIDTH, HEIGHT, FPS, **options) as writer:
+        for index in range(frames):
+            writer.write(moving_block(index))
+    return path
+
+
+def wait_for_temp_file(folder: Path) -> None:
+    """ffmpeg creates its output once the first frame is through; wait for it (up to 10 s)."""
+    for _ in range(1000):
+        if list(folder.glob("*.tmp.mp4")):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"no temporary file appeared in {folder}")
+
+
+def assert_nothing_left(folder: Path) -> None:
+    assert sorted(os.listdir(folder)) == []
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", metadata=RECIPE)
+
+
+def test_probe_reads_size_rate_frames_and_recipe(clip):
+    info = probe_video(clip)
+    assert (info.width, info.height, info.fps, info.frames) == (WIDTH, HEIGHT, FPS, FRAMES)
+    assert info.seconds == pytest.approx(FRAMES / FPS)
+    assert info.metadata == RECIPE
+
+
+def test_frames_come_back_close_to_what_was_written(clip):
+    frames = list(read_frames(clip))
+    assert len(frames) == FRAMES
+    assert all(frame.shape == (HEIGHT, WIDTH, 3) and frame.dtype == np.uint8 for frame in frames)
+    for index, frame in enumerate(frames):
+        error = np.abs(frame.astype(int) - moving_block(index).astype(int))
+        assert error.mean() < 3  # H.264 at high quality: a few levels around the edges
+
+
+def test_only_the_final_file_remains(clip):
+    assert os.listdir(clip.parent) == ["clip.mp4"]
+
+
+def test_a_clip_without_recipe_has_empty_metadata(tmp_path):
+    assert probe_video(write_clip(tmp_path / "plain.mp4")).metadata == {}
+
+
+def test_an_existing_file_is_kept_unless_overwrite(tmp_path):
+    path = write_clip(tmp_path / "clip.mp4", frames=3)
+    with pytest.raises(BadInputError, match="output file exists"):
+        write_clip(path)
+    assert probe_video(path).frames == 3
+    write_clip(path, frames=5, overwrite=True)
+    assert probe_video(path).frames == 5
+    assert os.listdir(tmp_path) == ["clip.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("clip.mkv", "output must be an .mp4 file"), ("no/such/clip.mp4", "folder does not exist")],
+)
+def test_outputs_that_cannot_be_written_are_refused(tmp_path, name, expected):
+    with pytest.raises(BadInputError, match=expected):
+        write_clip(tmp_path / name)
+    assert_nothing_left(tmp_path)
+
+
+@pytest.mark.parametrize("error", [RuntimeError("model failed"), KeyboardInterrupt()])
+def test_an_interrupted_write_leaves_nothing(tmp_path, error):
+    with pytest.raises(type(error)):
+        with VideoWriter(tmp_path / "clip.mp4", WIDTH, HEIGHT, FPS) as writer:
+            for index in range(5):
+                writer.write(moving_block(index))
+            wait_for_temp_file(tmp_path)
+            raise error
+    assert_nothing_left(tmp_path)
+
+
+def test_a_wrong_frame_is_refused_and_leaves_nothing(tmp_path):
+    with pytest.raises(ValueError, match="expected a uint8 frame of shape"):
+        with VideoWriter(tmp_path / "clip.mp4", WIDTH, HEIGHT, FPS) as writer:
+            writer.write(moving_block(0))
+            writer.write(np.zeros((HEIGHT, WIDTH, 3), np.float32))
+    assert_nothing_left(tmp_path)
+
+
+def test_a_clip_with_no_frames_is_an_error(tmp_path):
+    with pytest.raises(GenerationError, match="no frames were written"):
+        write_clip(tmp_path / "clip.mp4", frames=0)
+    assert_nothing_left(tmp_path)
+
+
+def read_error(path: Path) -> str:
+    with pytest.raises(VideoReadError) as caught:
+        read_frames(path)
+    return str(caught.value)
+
+
+def test_read_errors_say_what_is_wrong(tmp_path, clip):
+    (tmp_path / "random.mp4").write_bytes(np.random.default_rng(0).bytes(4000))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    data = clip.read_bytes()
+    (tmp_path / "half.mp4").write_bytes(data[: len(data) // 2])
+    (tmp_path / "header.mp4").write_bytes(data[:200])
+    assert read_error(tmp_path / "missing.mp4").endswith("missing.mp4: no such file")
+    assert read_error(tmp_path).endswith(": not a file")
+    assert read_error(tmp_path / "random.mp4").endswith("not a video ffmpeg can read")
+    assert read_error(tmp_path / "empty.mp4").endswith("file is empty")
+    assert "video is truncated" in read_error(tmp_path / "half.mp4")
+    assert "video is truncated" in read_error(tmp_path / "header.mp4")
