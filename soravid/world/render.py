@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -144,3 +145,21 @@ def render_clip(
 ) -> np.ndarray:
     """A whole clip at once, (T, H, W, 3) uint8: convenient for short training clips."""
     return np.stack(list(render_frames(attrs, width, height, fps, seconds, seed)))
+
+
+def save_clip(
+    path: str | Path,
+    attrs: WorldAttributes,
+    width: int,
+    height: int,
+    fps: float,
+    seconds: float,
+    seed: int,
+) -> Path:
+    """Render a clip straight into an MP4 (H.264, through `soravid.video.VideoWriter`)."""
+    from soravid.video import VideoWriter
+
+    with VideoWriter(path, width, height, fps, overwrite=True) as writer:
+        for frame in render_frames(attrs, width, height, fps, seconds, seed):
+            writer.write(frame)
+    return Path(path)
