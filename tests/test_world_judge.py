@@ -17,6 +17,7 @@ from soravid.world.captions import canonical_caption
 from soravid.world.judge import Verdict, judge_frames, judge_video, window_bounds
 from soravid.world.render import render_frames, save_clip
 from soravid.world.spec import (
+    ATTRIBUTE_VALUES,
     BACKGROUND_COLOURS,
     MOTIONS,
     OBJECT_COLOURS,
@@ -43,13 +44,7 @@ def subset_case(i: int) -> tuple[WorldAttributes, tuple[int, int], int]:
 
 def test_subset_covers_every_value() -> None:
     cases = [subset_case(i) for i in range(24)]
-    for name, values in (
-        ("background", BACKGROUND_COLOURS),
-        ("colour", OBJECT_COLOURS),
-        ("shape", SHAPES),
-        ("size", SIZES),
-        ("motion", MOTIONS),
-    ):
+    for name, values in ATTRIBUTE_VALUES.items():
         assert {getattr(a, name) for a, _, _ in cases} == set(values)
     assert {(w > h) - (w < h) for _, (w, h), _ in cases} == {-1, 0, 1}
     assert {8, 30} <= {fps for _, _, fps in cases}

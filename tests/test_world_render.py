@@ -10,11 +10,10 @@ import pytest
 from soravid.errors import BadInputError
 from soravid.world.render import render_clip, render_frames, shape_coverage, start_trajectory
 from soravid.world.spec import (
+    ATTRIBUTE_VALUES,
     BACKGROUND_COLOURS,
-    MOTIONS,
     OBJECT_COLOURS,
     PALETTE,
-    SHAPES,
     SIZES,
     WorldAttributes,
     sample_attributes,
@@ -161,11 +160,5 @@ def test_sampled_attributes_cover_every_value_and_never_hide_the_object() -> Non
     rng = np.random.default_rng(0)
     samples = [sample_attributes(rng) for _ in range(400)]
     assert all(a.is_complete and a.colour != a.background for a in samples)
-    for name, values in (
-        ("background", BACKGROUND_COLOURS),
-        ("colour", OBJECT_COLOURS),
-        ("shape", SHAPES),
-        ("size", SIZES),
-        ("motion", MOTIONS),
-    ):
+    for name, values in ATTRIBUTE_VALUES.items():
         assert {getattr(a, name) for a in samples} == set(values)

@@ -56,7 +56,7 @@ class WorldAttributes:
     motion: str | None = None
 
     def __post_init__(self) -> None:
-        for name, allowed in _ALLOWED.items():
+        for name, allowed in ATTRIBUTE_VALUES.items():
             value = getattr(self, name)
             if value is not None and value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
@@ -71,14 +71,15 @@ class WorldAttributes:
         return asdict(self)
 
 
-_ALLOWED = {
+# Every value each attribute can take, in the contract's order.
+ATTRIBUTE_VALUES = {
     "background": BACKGROUND_COLOURS,
     "colour": OBJECT_COLOURS,
     "shape": SHAPES,
     "size": SIZES,
     "motion": MOTIONS,
 }
-ATTRIBUTE_NAMES = tuple(_ALLOWED)
+ATTRIBUTE_NAMES = tuple(ATTRIBUTE_VALUES)
 
 
 def sample_attributes(rng: np.random.Generator) -> WorldAttributes:
