@@ -176,7 +176,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise VideoReadError(f"{path}: {_unreadable(path, log)}")
     fps = float(rate[1])
     width, height = int(size[1]), int(size[2])
-    return VideoInfo(path, width, height, fps, frames, frames / fps, _recipe(log))
+    return VideoInfo(path, width, height, fps, frames, frames / fps, _recipe(path))
 
 
 def read_frames(path: str | Path) -> Iterator[np.ndarray]:
@@ -230,14 +230,20 @@ def _unreadable(path: Path, log: str) -> str:
     return f"{_TRUNCATED} (MP4 without frames)" if is_mp4 else "not a video ffmpeg can read"
 
 
-def _recipe(log: str) -> dict[str, Any]:
-    """The JSON object in the input's `comment` tag, or {} for clips soravid did not write."""
-    header = log.split("Stream mapping:")[0]
-    match = re.search(r"^\s*comment\s*: (.*)$", header, re.M)
+def _recipe(path: Path) -> dict[str, Any]:
+    """The JSON object in the file's `comment` tag, or {} for clips soravid did not write.
+
+    Read through ffmpeg's ffmetadata output: its log cuts tag values at 256 characters.
+    """
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path)]
+    command += ["-f", "ffmetadata", "pipe:1"]
+    done = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace")
+    tags = done.stdout
+    match = re.search(r"^comment=(.*)$", tags, re.M)
     if match is None:
         return {}
     try:
-        recipe = json.loads(match[1])
+        recipe = json.loads(re.sub(r"\\(.)", r"\1", match[1]))  # undo ffmetadata's escapes
     except json.JSONDecodeError:
         return {}
     return recipe if isinstance(recipe, dict) else {}
