@@ -1,0 +1,41 @@
+"""Shared fixtures: a tiny random soravid model, in memory and as a .safetensors file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from soravid.models.registry import SoravidModel, build_model
+from soravid.weights import save_model
+
+TINY_VOCABULARY = (
+    "a large small red green blue white yellow circle square triangle moving bouncing still "
+    "left right up down on black gray navy background"
+).split()
+
+
+def make_tiny_model(seed: int = 0) -> SoravidModel:
+    """The `tiny` config, randomly initialised, with random values also where adaLN-Zero starts
+    at zero, so that its output depends on its input as a trained model's would."""
+    torch.manual_seed(seed)
+    model = build_model("tiny", TINY_VOCABULARY)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if not parameter.any():
+                parameter.normal_(0.0, 0.1)
+    return model.eval()
+
+
+@pytest.fixture
+def tiny_model() -> SoravidModel:
+    return make_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random model saved as a .safetensors file: pass it as `--model PATH`."""
+    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    save_model(make_tiny_model(), path)
+    return path

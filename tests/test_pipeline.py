@@ -1,0 +1,138 @@
+"""The pipeline: chunk plans, exact frame counts, determinism by seed, streaming, progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from soravid import pipeline as pipeline_module
+from soravid.config import ResolvedPreset
+from soravid.errors import BadInputError
+from soravid.pipeline import (
+    Chunk,
+    GenerationRequest,
+    Pipeline,
+    ProgressEvent,
+    chunk_seed,
+    plan_chunks,
+)
+from soravid.video import probe_video, read_frames
+
+
+def preset(seconds: float = 1.0, width: int = 32, height: int = 24, **values) -> ResolvedPreset:
+    settings = dict(fps=8, model="tiny", steps=2, guidance=3.0) | values
+    return ResolvedPreset("test", seconds, width=width, height=height, **settings)
+
+
+def request(seed: int = 0, **values) -> GenerationRequest:
+    return GenerationRequest("a red circle moving left", seed, preset(**values))
+
+
+@pytest.fixture
+def pipeline(tiny_model_path: Path) -> Pipeline:
+    return Pipeline.load(str(tiny_model_path), device="cpu")
+
+
+def test_chunks_cover_the_latent_frames_with_context() -> None:
+    assert plan_chunks(2, window=3, context=1) == [Chunk(0, 0, 2)]
+    assert plan_chunks(8, window=3, context=1) == [
+        Chunk(0, 0, 3),
+        Chunk(1, 1, 2),
+        Chunk(2, 1, 2),
+        Chunk(3, 1, 1),
+    ]
+    assert sum(chunk.new for chunk in plan_chunks(101, window=11, context=3)) == 101
+
+
+def test_chunk_seeds_differ_by_seed_and_chunk() -> None:
+    seeds = {chunk_seed(seed, chunk) for seed in range(3) for chunk in range(3)}
+    assert len(seeds) == 9
+    assert chunk_seed(5, 2) == chunk_seed(5, 2)
+
+
+@pytest.mark.parametrize(("seconds", "frames"), [(0.125, 1), (0.5, 4), (1.0, 8), (2.25, 18)])
+def test_frames_are_exactly_the_preset_count(pipeline: Pipeline, seconds, frames) -> None:
+    clip = list(pipeline.frames(request(seconds=seconds)))
+    assert len(clip) == frames
+    assert all(f.shape == (24, 32, 3) and f.dtype == np.uint8 for f in clip)
+
+
+def test_other_aspects_work(pipeline: Pipeline) -> None:
+    clip = list(pipeline.frames(request(seconds=0.5, width=16, height=40)))
+    assert [f.shape for f in clip] == [(40, 16, 3)] * 4
+
+
+def test_same_seed_same_bits_other_seed_other_frames(pipeline: Pipeline) -> None:
+    first = np.stack(list(pipeline.frames(request(seed=3, seconds=1.5))))
+    again = np.stack(list(pipeline.frames(request(seed=3, seconds=1.5))))
+    other = np.stack(list(pipeline.frames(request(seed=4, seconds=1.5))))
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_guidance_off_runs_one_batch_and_changes_the_result(pipeline: Pipeline) -> None:
+    guided = np.stack(list(pipeline.frames(request(seconds=0.5))))
+    plain = np.stack(list(pipeline.frames(request(seconds=0.5, guidance=1.0))))
+    assert guided.shape == plain.shape and not np.array_equal(guided, plain)
+
+
+def test_frames_stream_before_later_chunks_are_made(pipeline: Pipeline) -> None:
+    events: list[ProgressEvent] = []
+    frames = pipeline.frames(request(seconds=2.0), on_progress=events.append)
+    next(frames)
+    assert {event.chunk for event in events} == {1}
+    rest = list(frames)
+    assert len(rest) == 15
+    assert events[-1].chunk == events[-1].chunks > 1
+
+
+def test_progress_events_count_steps_and_chunks(pipeline: Pipeline) -> None:
+    events: list[ProgressEvent] = []
+    list(pipeline.frames(request(seconds=2.0, steps=3), on_progress=events.append))
+    chunks = events[0].chunks
+    assert [(e.phase, e.step) for e in events[:4]] == [
+        ("denoise", 1),
+        ("denoise", 2),
+        ("denoise", 3),
+        ("decode", 3),
+    ]
+    assert len(events) == chunks * 4 and all(e.steps == 3 for e in events)
+    assert [e.elapsed for e in events] == sorted(e.elapsed for e in events)
+    assert events[-1].eta == 0 and all(e.eta is not None and e.eta >= 0 for e in events)
+
+
+def test_canvas_must_fit_the_patches(pipeline: Pipeline) -> None:
+    with pytest.raises(BadInputError, match="width 36 is not a multiple of 8"):
+        pipeline.check_canvas(preset(width=36))
+    with pytest.raises(BadInputError, match="height 20"):
+        pipeline.frames(request(height=20))
+
+
+def test_negative_seed_is_refused(pipeline: Pipeline) -> None:
+    with pytest.raises(BadInputError, match="seed must be 0 or more"):
+        pipeline.frames(request(seed=-1))
+
+
+def test_unknown_words_come_from_the_vocabulary(pipeline: Pipeline) -> None:
+    assert pipeline.unknown_words("a red Ball on a purple background") == ["ball", "purple"]
+
+
+def test_missing_embedded_model_says_to_pass_a_model(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(pipeline_module, "embedded_model_path", lambda: tmp_path / "none")
+    with pytest.raises(BadInputError, match="no embedded model is bundled in this build"):
+        Pipeline.load("embedded")
+
+
+def test_generate_writes_the_clip_with_its_recipe(pipeline: Pipeline, tmp_path: Path) -> None:
+    output = tmp_path / "clip.mp4"
+    result = pipeline.generate(request(seed=9, seconds=1.25), output)
+    info = probe_video(output)
+    assert (result.path, result.frames, result.seconds) == (output, 10, 1.25)
+    assert (info.frames, info.width, info.height, info.fps) == (10, 32, 24, 8)
+    assert info.metadata["seed"] == 9 and info.metadata["model"] == pipeline.model_id
+    assert info.metadata["preset"]["steps"] == 2
+    assert len(list(read_frames(output))) == 10
+    with pytest.raises(BadInputError, match="exists"):
+        pipeline.generate(request(), output)
