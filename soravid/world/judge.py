@@ -75,6 +75,7 @@ class Verdict:
     caption: str  # what the clip was judged against, in canonical form
     expected: WorldAttributes
     windows: list[WindowVerdict]
+    prompt: str = ""  # the caption as given, when it was text
     unknown_words: list[str] = field(default_factory=list)
 
     @property
@@ -95,6 +96,7 @@ class Verdict:
         return {
             "path": self.path,
             "caption": self.caption,
+            "prompt": self.prompt,
             "expected": self.expected.to_dict(),
             "unknown_words": self.unknown_words,
             "passed": self.passed,
@@ -118,7 +120,8 @@ def judge_video(
     info = probe_video(path)
     expected, unknown = _expected(caption)
     windows = judge_frames(read_frames(path), info.fps, info.frames, expected, on_progress)
-    return Verdict(str(path), canonical_caption(expected), expected, windows, unknown)
+    prompt = caption if isinstance(caption, str) else ""
+    return Verdict(str(path), canonical_caption(expected), expected, windows, prompt, unknown)
 
 
 def _expected(caption: str | WorldAttributes) -> tuple[WorldAttributes, list[str]]:

@@ -27,7 +27,8 @@ class MotionMeasure:
     samples: int  # lagged velocity samples the medians came from
 
     def to_dict(self) -> dict:
-        return {"velocity": list(self.velocity), "speed": list(self.speed), "samples": self.samples}
+        rounded = {k: [round(v, 4) for v in getattr(self, k)] for k in ("velocity", "speed")}
+        return {**rounded, "samples": self.samples}
 
 
 def measure_motion(
