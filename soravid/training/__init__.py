@@ -1,0 +1,1 @@
+"""Training soravid's models on shapes-world clips rendered on the fly."""

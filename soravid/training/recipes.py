@@ -1,0 +1,88 @@
+"""Training recipes: everything one `soravid train` run needs, as data.
+
+A recipe names a model config (models/registry.py) and sets the two stages: the autoencoder
+first, then the DiT with its text encoder on the frozen autoencoder's latents. Step counts,
+not wall time, fix a run, so the same recipe and seed give the same weights.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class AutoencoderStage:
+    steps: int = 1500
+    batch_size: int = 8
+    clip_frames: int = 9  # 1 mod the temporal factor: the first frame alone, then two groups
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    edge_weight: float = 8.0  # extra loss weight on pixels at edges, where blur costs most
+    stats_batches: int = 8  # batches of DiT windows whose latents set the normalisation
+
+
+@dataclass
+class DiTStage:
+    steps: int = 3000
+    batch_size: int = 8
+    learning_rate: float = 4e-4
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    ema_decay: float = 0.999
+    uncond_prob: float = 0.1  # empty caption, so classifier-free guidance has an unconditional
+    paraphrase_prob: float = 0.8  # otherwise the canonical caption
+    part_drop_prob: float = 0.15  # each of size, motion, background left out of the caption
+    max_context_frames: int = 4  # clean latent frames given as context: 0..this, uniformly
+    context_noise: float = 0.1  # context frames sit at a flow time drawn from [0, this]
+    per_frame_time_prob: float = 0.5  # independent time per frame (diffusion forcing)
+    mid_clip_prob: float = 0.5  # window starts mid-clip, as every chunk after the first does
+    mid_clip_offset: int = 2  # latent frames encoded before such a window and dropped
+
+
+@dataclass
+class TrainRecipe:
+    model: str = "shapes"
+    seed: int = 0
+    fps: int = 8
+    # (width, height) of every canvas the presets need: positions are rotary, but the model
+    # only learns the aspects it sees.
+    canvases: list[list[int]] = field(
+        default_factory=lambda: [[96, 64], [64, 64], [64, 112], [112, 64]]
+    )
+    autoencoder: AutoencoderStage = field(default_factory=AutoencoderStage)
+    dit: DiTStage = field(default_factory=DiTStage)
+    checkpoint_every: int = 100
+    # Sampling settings written into the exported model (ModelConfig.schedule_shift, context_time).
+    schedule_shift: float = 2.0
+    context_time: float = 0.05
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainRecipe:
+        stages = {"autoencoder": AutoencoderStage, "dit": DiTStage}
+        values = {k: stages[k](**v) if k in stages else v for k, v in data.items()}
+        return cls(**values)
+
+
+RECIPES: dict[str, TrainRecipe] = {
+    # The embedded model: about two hours on 2 CPU cores.
+    "shapes": TrainRecipe(),
+    # For tests: seconds.
+    "tiny": TrainRecipe(
+        model="tiny",
+        canvases=[[32, 32], [48, 32]],
+        autoencoder=AutoencoderStage(steps=3, batch_size=2, clip_frames=5, stats_batches=1),
+        dit=DiTStage(steps=3, batch_size=2, max_context_frames=1, mid_clip_offset=1),
+        checkpoint_every=2,
+    ),
+}
+
+
+def get_recipe(name: str) -> TrainRecipe:
+    if name not in RECIPES:
+        raise KeyError(name)
+    return copy.deepcopy(RECIPES[name])

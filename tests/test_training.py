@@ -1,0 +1,110 @@
+"""Training on the tiny recipe: both stages run, resume is exact, the export generates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from soravid.cli import app
+from soravid.training.checkpoint import load_checkpoint
+from soravid.training.export import export_model, final_losses, running_mean
+from soravid.training.recipes import get_recipe
+from soravid.training.trainer import edge_mask, train
+from soravid.video import probe_video
+from soravid.weights import load_model, read_metadata
+
+
+class Interrupt(Exception):
+    pass
+
+
+def stop_at(stage: str, step: int):
+    def callback(event) -> None:
+        if event.stage == stage and event.step == step:
+            raise Interrupt
+
+    return callback
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("run")
+    train(get_recipe("tiny"), run)
+    return run
+
+
+def test_training_runs_both_stages(finished_run: Path) -> None:
+    saved = load_checkpoint(finished_run)
+    assert saved["stage"] == "done"
+    stages = [stage for stage, _, _ in saved["losses"]]
+    assert stages.count("autoencoder") == 3 and stages.count("dit") == 3
+    assert all(torch.isfinite(torch.tensor(loss)) for _, _, loss in saved["losses"])
+
+
+@pytest.mark.parametrize("stage", ["autoencoder", "dit"])
+def test_resume_continues_exactly(finished_run: Path, tmp_path: Path, stage: str) -> None:
+    with pytest.raises(Interrupt):
+        train(get_recipe("tiny"), tmp_path, on_progress=stop_at(stage, 2))
+    train(get_recipe("tiny"), tmp_path, resume=True)
+    straight, resumed = load_checkpoint(finished_run), load_checkpoint(tmp_path)
+    for name, tensor in straight["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name
+    assert straight["losses"] == resumed["losses"]
+
+
+def test_resume_refuses_another_recipe(finished_run: Path) -> None:
+    recipe = get_recipe("tiny")
+    recipe.seed = 1
+    with pytest.raises(ValueError, match="another recipe"):
+        train(recipe, finished_run, resume=True)
+
+
+def test_export_writes_ema_weights_and_provenance(finished_run: Path, tmp_path: Path) -> None:
+    path = tmp_path / "model.safetensors"
+    export_model(finished_run, path)
+    model = load_model(path)
+    ema = load_checkpoint(finished_run)["ema"]
+    for name, tensor in ema.items():
+        assert torch.equal(model.get_parameter(name).detach(), tensor), name
+    assert "soravid.training" in read_metadata(path)
+    assert model.config.schedule_shift == get_recipe("tiny").schedule_shift
+
+
+def test_edge_mask_marks_colour_changes_only() -> None:
+    video = -torch.ones(1, 3, 1, 8, 8)
+    video[..., 2:5, 2:5] = 1.0
+    mask = edge_mask(video)[0, 0, 0]
+    assert mask[2, 2] == 1 and mask[1, 1] == 1  # the square's corner and the ring around it
+    assert mask[3, 3] == 0 and mask[0, 0] == 0 and mask[7, 7] == 0  # inside and far outside
+    assert mask.sum() == 5 * 5 - 1
+
+
+def test_loss_summaries() -> None:
+    assert running_mean([1.0, 3.0, 5.0], 2) == [1.0, 2.0, 4.0]
+    losses = [["a", 1, 1.0], ["a", 2, 3.0], ["b", 1, 0.5]]
+    assert final_losses(losses, last=1) == {"a": 3.0, "b": 0.5}
+
+
+def test_cli_trains_exports_and_generates(tmp_path: Path) -> None:
+    runner = CliRunner()
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--recipe", "tiny", "--out", str(run), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (run / "model.safetensors").is_file() and (run / "losses.png").is_file()
+    again = runner.invoke(app, ["train", "--recipe", "tiny", "--out", str(run)])
+    assert again.exit_code == 2
+    clip = tmp_path / "clip.mp4"
+    args = ["generate", "a red ball", "--model", str(run / "model.safetensors"), "-o", str(clip)]
+    generated = runner.invoke(app, [*args, "--preset", "square", "--seconds", "1", "--quiet"])
+    assert generated.exit_code == 0, generated.output
+    assert probe_video(clip).frames == 8
+
+
+def test_cli_rejects_unknown_recipe_and_missing_resume(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["train", "--recipe", "nope"]).exit_code == 2
+    missing = runner.invoke(app, ["train", "--recipe", "tiny", "--out", str(tmp_path), "--resume"])
+    assert missing.exit_code == 2
