@@ -66,6 +66,11 @@ def test_only_the_final_file_remains(clip):
     assert os.listdir(clip.parent) == ["clip.mp4"]
 
 
+def test_a_long_recipe_comes_back_whole(tmp_path):
+    recipe = {**RECIPE, "prompt": "a red ball; = # \\ " * 60}
+    assert probe_video(write_clip(tmp_path / "long.mp4", metadata=recipe)).metadata == recipe
+
+
 def test_a_clip_without_recipe_has_empty_metadata(tmp_path):
     assert probe_video(write_clip(tmp_path / "plain.mp4")).metadata == {}
 
