@@ -116,6 +116,9 @@ class VideoWriter:
             self._abort()
 
     def _finish(self) -> None:
+        if self.frames_written == 0:
+            self._abort()
+            raise GenerationError(f"no frames were written to {self.path}")
         try:
             self._encoder.close()  # ffmpeg writes the trailer and exits
             self._verify()
@@ -125,8 +128,6 @@ class VideoWriter:
         os.replace(self.temp_path, self.path)
 
     def _verify(self) -> None:
-        if self.frames_written == 0:
-            raise GenerationError(f"no frames were written to {self.path}")
         try:
             info = probe_video(self.temp_path)
         except VideoReadError as error:
@@ -140,6 +141,8 @@ class VideoWriter:
             )
 
     def _abort(self) -> None:
+        # ffmpeg is killed, not waited for; it creates its output on the first frame, long
+        # before an abort can come in practice, so the temp file is there to delete.
         try:
             self._encoder.throw(_AbortWrite())
         except (_AbortWrite, OSError):
