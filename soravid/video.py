@@ -141,8 +141,8 @@ class VideoWriter:
             )
 
     def _abort(self) -> None:
-        # ffmpeg is killed, not waited for; it creates its output on the first frame, long
-        # before an abort can come in practice, so the temp file is there to delete.
+        # ffmpeg is killed, not waited for (imageio-ffmpeg keeps the process to itself): only
+        # if it were creating its output at that very instant could the file outlive unlink.
         try:
             self._encoder.throw(_AbortWrite())
         except (_AbortWrite, OSError):
