@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from soravid.naming import default_output_path, slugify  # noqa: F401  (shared by the commands)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -60,26 +60,6 @@ def is_animated(stream: Any = None) -> bool:
     """Whether a stream may show colour and animation: a terminal, and NO_COLOR unset."""
     stream = stream or sys.stderr
     return stream.isatty() and not os.environ.get("NO_COLOR")
-
-
-# ---------------------------------------------------------------------------- output names
-
-
-def slugify(text: str, max_length: int = 60) -> str:
-    """'A big red ball!' -> 'a-big-red-ball': lower case words joined by dashes."""
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    slug = ""
-    for word in words:
-        candidate = f"{slug}-{word}" if slug else word
-        if len(candidate) > max_length:
-            break
-        slug = candidate
-    return slug or "video"
-
-
-def default_output_path(prompt: str, seed: int) -> Path:
-    """`<slug-of-prompt>-s<seed>.mp4` in the current folder."""
-    return Path(f"{slugify(prompt)}-s{seed}.mp4")
 
 
 # ---------------------------------------------------------------------------- shared options
