@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -72,13 +72,17 @@ class Chunk:
     new: int
 
 
-def plan_chunks(latent_frames: int, window: int, context: int) -> list[Chunk]:
-    """Chunks covering `latent_frames`: the first fills a window from noise, the rest add
-    window - context new frames each (the last may add fewer)."""
-    chunks = [Chunk(0, 0, min(window, latent_frames))]
-    made = chunks[0].new
+def plan_chunks(
+    latent_frames: int, window: int, context: int, first_context: int = 0
+) -> list[Chunk]:
+    """Chunks that make `latent_frames` new latent frames. The first carries `first_context`
+    frames (0 when the clip starts from noise, more when it continues a given clip), each later
+    one `context`; each chunk fills the window, the last perhaps only in part."""
+    chunks: list[Chunk] = []
+    made = 0
     while made < latent_frames:
-        chunks.append(Chunk(len(chunks), context, min(window - context, latent_frames - made)))
+        carried = context if chunks else first_context
+        chunks.append(Chunk(len(chunks), carried, min(window - carried, latent_frames - made)))
         made += chunks[-1].new
     return chunks
 
@@ -143,11 +147,34 @@ class Pipeline:
                 )
 
     def frames(
-        self, request: GenerationRequest, on_progress: ProgressCallback | None = None
+        self,
+        request: GenerationRequest,
+        on_progress: ProgressCallback | None = None,
+        context: Tensor | None = None,
     ) -> Iterator[np.ndarray]:
-        """The clip's frames, uint8 (H, W, 3), streamed chunk by chunk; exactly preset.frames."""
+        """The clip's frames, uint8 (H, W, 3), streamed chunk by chunk; exactly preset.frames.
+
+        With `context` (from `encode_context`) the clip continues that one: the frames are
+        only the new ones, following on from its last frame.
+        """
         self._check_request(request)
-        return self._frames(request, on_progress)
+        history = self._empty_latent(request.preset)
+        if context is not None:
+            if context.shape[:2] + context.shape[3:] != history.shape[:2] + history.shape[3:]:
+                raise ValueError(f"context {tuple(context.shape)} does not fit the canvas")
+            history = context.to(self.device)
+        return self._frames(request, on_progress, history)
+
+    def encode_context(self, frames: Sequence[np.ndarray]) -> Tensor:
+        """The latent (1, C, Tl, h, w) of a clip's last frames, uint8 (H, W, 3) each, to continue
+        it with `frames(..., context=...)`. H and W must fit the model (see check_canvas)."""
+        autoencoder, tf = self.model.autoencoder, self.model.config.autoencoder.temporal_factor
+        keep = max(self.model.config.context_frames, autoencoder.decoder.history)
+        count = 1 + min((len(frames) - 1) // tf, keep - 1) * tf  # the encoder takes 1 mod tf
+        video = torch.from_numpy(np.stack(frames[len(frames) - count :]))
+        video = rearrange(video, "t h w c -> 1 c t h w").float() / 127.5 - 1
+        with torch.inference_mode(), autocast(self.device):
+            return autoencoder.encode(video.to(self.device)).float()
 
     def generate(
         self,
@@ -182,17 +209,15 @@ class Pipeline:
         }
 
     def _frames(
-        self, request: GenerationRequest, on_progress: ProgressCallback | None
+        self, request: GenerationRequest, on_progress: ProgressCallback | None, history: Tensor
     ) -> Iterator[np.ndarray]:
         preset, config = request.preset, self.model.config
         autoencoder = self.model.autoencoder
-        tf = config.autoencoder.temporal_factor
-        chunks = plan_chunks(1 + math.ceil((preset.frames - 1) / tf), *self._window())
+        chunks = self._plan(preset.frames, history.shape[2])
         clock = ProgressClock(on_progress, len(chunks), preset.steps)
         keep = max(config.context_frames, autoencoder.decoder.history)
         with torch.inference_mode(), autocast(self.device):
             text = self._text(request.prompt, preset.guidance)
-            history = self._empty_latent(preset)
             remaining = preset.frames
             for chunk in chunks:
                 new = self._denoise_chunk(chunk, history, text, request, clock)
@@ -202,6 +227,19 @@ class Pipeline:
                 frames = to_uint8_frames(video[:, :, :remaining])
                 remaining -= len(frames)
                 yield from frames
+
+    def _plan(self, frames: int, given_latent_frames: int) -> list[Chunk]:
+        """A clip from noise needs 1 + ceil((frames-1)/tf) latent frames (the first decodes to
+        one frame); a continuation ceil(frames/tf), each decoding to tf frames."""
+        config, tf = self.model.config, self.model.config.autoencoder.temporal_factor
+        if given_latent_frames:
+            latent_frames = math.ceil(frames / tf)
+        else:
+            latent_frames = 1 + math.ceil((frames - 1) / tf)
+        first_context = min(config.context_frames, given_latent_frames)
+        return plan_chunks(
+            latent_frames, config.window_frames, config.context_frames, first_context
+        )
 
     def _denoise_chunk(
         self,
@@ -237,9 +275,6 @@ class Pipeline:
         sf = config.spatial_factor
         shape = (1, config.latent_channels, 0, preset.height // sf, preset.width // sf)
         return torch.zeros(shape, device=self.device)
-
-    def _window(self) -> tuple[int, int]:
-        return self.model.config.window_frames, self.model.config.context_frames
 
     def _pixels_per_token(self) -> int:
         config = self.model.config

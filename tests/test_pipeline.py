@@ -44,6 +44,8 @@ def test_chunks_cover_the_latent_frames_with_context() -> None:
         Chunk(3, 1, 1),
     ]
     assert sum(chunk.new for chunk in plan_chunks(101, window=11, context=3)) == 101
+    continuing = plan_chunks(5, window=3, context=2, first_context=1)
+    assert continuing == [Chunk(0, 1, 2), Chunk(1, 2, 1), Chunk(2, 2, 1), Chunk(3, 2, 1)]
 
 
 def test_chunk_seeds_differ_by_seed_and_chunk() -> None:
@@ -136,3 +138,23 @@ def test_generate_writes_the_clip_with_its_recipe(pipeline: Pipeline, tmp_path: 
     assert len(list(read_frames(output))) == 10
     with pytest.raises(BadInputError, match="exists"):
         pipeline.generate(request(), output)
+
+
+def test_a_clip_can_be_continued_from_its_encoded_tail(pipeline: Pipeline) -> None:
+    clip = list(pipeline.frames(request(seconds=1.0)))
+    context = pipeline.encode_context(clip)
+    keep = max(pipeline.model.config.context_frames, pipeline.model.autoencoder.decoder.history)
+    assert context.shape == (1, 4, min(keep, 2), 6, 8)  # 8 frames: their last 5 -> 2 latents
+    continued = list(pipeline.frames(request(seconds=0.75), context=context))
+    assert len(continued) == 6 and continued[0].shape == (24, 32, 3)
+    again = list(pipeline.frames(request(seconds=0.75), context=context))
+    assert all(np.array_equal(a, b) for a, b in zip(continued, again, strict=True))
+    other = pipeline.encode_context([255 - frame for frame in clip])
+    elsewhere = list(pipeline.frames(request(seconds=0.75), context=other))
+    assert not all(np.array_equal(a, b) for a, b in zip(continued, elsewhere, strict=True))
+
+
+def test_context_must_fit_the_canvas(pipeline: Pipeline) -> None:
+    context = pipeline.encode_context(list(pipeline.frames(request(seconds=0.5))))
+    with pytest.raises(ValueError, match="does not fit the canvas"):
+        pipeline.frames(request(width=16), context=context)
