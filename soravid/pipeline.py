@@ -138,8 +138,9 @@ class Pipeline:
 
     def check_canvas(self, preset: ResolvedPreset) -> None:
         """BadInputError unless width and height fit the model's latent patches."""
-        multiple = self._pixels_per_token()
-        for side, value in (("width", preset.width), ("height", preset.height)):
+        sf, (_, ph, pw) = self.model.config.autoencoder.spatial_factor, self.model.config.dit.patch
+        sides = (("width", preset.width, sf * pw), ("height", preset.height, sf * ph))
+        for side, value, multiple in sides:
             if value % multiple:
                 raise BadInputError(
                     f"{side} {value} is not a multiple of {multiple}, "
@@ -275,11 +276,6 @@ class Pipeline:
         sf = config.spatial_factor
         shape = (1, config.latent_channels, 0, preset.height // sf, preset.width // sf)
         return torch.zeros(shape, device=self.device)
-
-    def _pixels_per_token(self) -> int:
-        config = self.model.config
-        patch = config.dit.patch
-        return config.autoencoder.spatial_factor * math.lcm(patch[1], patch[2])
 
     def _check_request(self, request: GenerationRequest) -> None:
         self.check_canvas(request.preset)
