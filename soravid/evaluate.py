@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from soravid.charts import line_chart
 from soravid.world.captions import random_caption
-from soravid.world.chart import accuracy_chart
 from soravid.world.contact import contact_sheet, write_png
 from soravid.world.judge import CHECKS, Verdict, judge_video
 from soravid.world.spec import sample_attributes
@@ -152,8 +152,12 @@ def write_report(report: dict, verdicts: list[Verdict], folder: Path) -> None:
             write_png(contact_sheet(verdict.path), sheet)
     rows = report["over_time"]
     if rows:
-        spans = [(r["start"], r["end"]) for r in rows]
-        series = {name: [r[name] for r in rows] for name in ("all", *CHECKS)}
-        title = f"accuracy per window, {report['clips']} clips"
-        write_png(accuracy_chart(spans, series, title), folder / "accuracy_over_time.png")
+        # Each window is a flat step over its span, so a single window still draws a line.
+        times = [t for r in rows for t in (r["start"], r["end"])]
+        series = {
+            name: (times, [100 * r[name] for r in rows for _ in (0, 1)])
+            for name in ("all", *CHECKS)
+        }
+        title = f"Accuracy per 5-second window, {report['clips']} clips"
+        line_chart(folder / "accuracy_over_time.png", series, title, "time (s)", "accuracy (%)")
     (folder / "report.json").write_text(json.dumps(report, indent=2))
