@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -39,12 +40,16 @@ EXAMPLES = """Examples:
   soravid generate "a big red ball bouncing on a black background"
 
   soravid generate "a small green square moving left" --preset portrait --seconds 10 -o clip.mp4
+
+  echo "a blue circle moving up" | soravid generate - --seed 3
 """
 
 
 @app.command(epilog=EXAMPLES)
 def generate(
-    prompt: Annotated[str, typer.Argument(help="What the video shows.", show_default=False)],
+    prompt: Annotated[
+        str, typer.Argument(help="What the video shows; - reads it from stdin.", show_default=False)
+    ],
     seed: SeedOption = 0,
     output: Annotated[
         Path | None,
@@ -70,6 +75,8 @@ def generate(
     from soravid.config import resolve_preset
     from soravid.video import check_output_path
 
+    if prompt == "-":
+        prompt = " ".join(sys.stdin.read().split())  # one line, however it was piped
     if not prompt.strip():
         raise BadInputError("the prompt is empty; describe the video to make")
     overrides = dict(seconds=seconds, fps=fps, width=width, height=height, aspect=aspect)
