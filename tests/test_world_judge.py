@@ -15,6 +15,7 @@ from soravid.errors import VideoReadError
 from soravid.video import VideoWriter
 from soravid.world.captions import canonical_caption
 from soravid.world.judge import Verdict, judge_frames, judge_video, window_bounds
+from soravid.world.measure import torus_regions
 from soravid.world.render import render_frames, save_clip
 from soravid.world.spec import (
     ATTRIBUTE_VALUES,
@@ -152,3 +153,17 @@ def test_two_objects_fail_the_object_check() -> None:
 def test_missing_file_is_a_read_error(tmp_path: Path) -> None:
     with pytest.raises(VideoReadError, match="no such file"):
         judge_video(tmp_path / "nope.mp4", "a red circle")
+
+
+def test_regions_join_across_torus_edges_and_corners() -> None:
+    mask = np.zeros((8, 10), dtype=bool)
+    mask[0, 0] = mask[7, 9] = mask[0, 9] = True  # one region through the corner
+    mask[5, 5:7] = True  # a second region
+    mask[2, 2] = mask[3, 3] = True  # diagonal neighbours: a third
+    ys, xs, labels = torus_regions(mask)
+    regions = {frozenset(zip(ys[labels == lab], xs[labels == lab], strict=True)) for lab in labels}
+    assert regions == {
+        frozenset({(0, 0), (0, 9), (7, 9)}),
+        frozenset({(5, 5), (5, 6)}),
+        frozenset({(2, 2), (3, 3)}),
+    }
