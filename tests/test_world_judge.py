@@ -167,3 +167,11 @@ def test_regions_join_across_torus_edges_and_corners() -> None:
         frozenset({(5, 5), (5, 6)}),
         frozenset({(2, 2), (3, 3)}),
     }
+
+
+def test_fewer_frames_than_announced_is_a_read_error() -> None:
+    frames = render_frames(
+        WorldAttributes("black", "red", "circle", "large", "still"), 64, 64, 8, 1, 0
+    )
+    with pytest.raises(VideoReadError, match="ended after 8 of its 12 frames"):
+        judge_frames(frames, 8, 12, WorldAttributes())

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from soravid.errors import VideoReadError
 from soravid.world.captions import canonical_caption, parse_caption
 from soravid.world.measure import FrameMeasure, measure_frame
 from soravid.world.motion import classify_motion, measure_motion
@@ -161,7 +162,8 @@ def judge_frames(
             verdicts.append(judge_window(measures, (start / fps, end / fps), fps, canvas, expected))
             measures = []
     if len(verdicts) < len(bounds):
-        raise ValueError(f"expected {total} frames, got {bounds[len(verdicts)][0] + len(measures)}")
+        seen = bounds[len(verdicts)][0] + len(measures)
+        raise VideoReadError(f"the video ended after {seen} of its {total} frames")
     return verdicts
 
 
