@@ -26,6 +26,8 @@ def random_video(frames: int, height: int = 16, width: int = 24) -> torch.Tensor
     [
         (TINY, 9, (2, 4, 3, 4, 6)),
         (TINY, 1, (2, 4, 1, 4, 6)),
+        (AutoencoderConfig(4, 4, patch_size=2), 9, (2, 4, 3, 4, 6)),
+        (AutoencoderConfig(4, 4, spatial_factor=8, patch_size=4), 5, (2, 4, 2, 2, 3)),
         (AutoencoderConfig(4, 6, spatial_factor=8, temporal_factor=2), 7, (2, 6, 4, 2, 3)),
         (AutoencoderConfig(4, 3, spatial_factor=2, temporal_factor=1, padding="circular"), 3, None),
     ],
@@ -52,9 +54,10 @@ def test_config_rejects_factors_that_are_not_powers_of_two() -> None:
         AutoencoderConfig(spatial_factor=3)
 
 
-def test_encoder_is_causal() -> None:
+@pytest.mark.parametrize("config", [TINY, AutoencoderConfig(4, 4, patch_size=2)])
+def test_encoder_is_causal(config: AutoencoderConfig) -> None:
     """Latent frame j covers frames up to 4j: changing later frames leaves it unchanged."""
-    autoencoder = make_autoencoder()
+    autoencoder = make_autoencoder(config)
     video = random_video(13)
     changed = video.clone()
     changed[:, :, 5:] = torch.rand_like(changed[:, :, 5:])  # frames of latent 2 onwards

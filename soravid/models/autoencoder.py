@@ -38,9 +38,14 @@ class AutoencoderConfig:
     temporal_factor: int = 4  # a power of two
     blocks_per_level: int = 1
     padding: str = "replicate"  # spatial padding: "replicate" or "circular"
+    # Pixels folded into channels before the first convolution (and unfolded after the last):
+    # skips the full-resolution convolutions, which cost the most, at a small loss of detail.
+    patch_size: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("spatial_factor", "temporal_factor"):
+        if self.spatial_factor % self.patch_size:
+            raise ValueError("autoencoder spatial_factor must be a multiple of patch_size")
+        for name in ("spatial_factor", "temporal_factor", "patch_size"):
             factor = getattr(self, name)
             if factor < 1 or factor & (factor - 1):
                 raise ValueError(f"autoencoder {name} must be a power of two, got {factor}")
@@ -50,10 +55,15 @@ class AutoencoderConfig:
     @property
     def levels(self) -> int:
         """Downsampling stages: each halves space, time or both."""
-        return max(self.spatial_factor, self.temporal_factor).bit_length() - 1
+        return max(self.conv_spatial_factor, self.temporal_factor).bit_length() - 1
+
+    @property
+    def conv_spatial_factor(self) -> int:
+        """The spatial downsampling left to the convolutions after the patch fold."""
+        return self.spatial_factor // self.patch_size
 
     def halves_space(self, level: int) -> bool:
-        return level < self.spatial_factor.bit_length() - 1
+        return level < self.conv_spatial_factor.bit_length() - 1
 
     def halves_time(self, level: int) -> bool:
         return level < self.temporal_factor.bit_length() - 1
@@ -161,11 +171,35 @@ class Upsample(nn.Module):
         return self.conv(x)
 
 
+class FoldPatches(nn.Module):
+    """(B, C, T, H, W) -> (B, C*p*p, T, H/p, W/p): each p x p patch of a frame into channels."""
+
+    def __init__(self, patch: int) -> None:
+        super().__init__()
+        self.patch = patch
+
+    def forward(self, x: Tensor) -> Tensor:
+        p = self.patch
+        return rearrange(x, "b c t (h p1) (w p2) -> b (c p1 p2) t h w", p1=p, p2=p)
+
+
+class UnfoldPatches(FoldPatches):
+    """The inverse of FoldPatches."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        p = self.patch
+        return rearrange(x, "b (c p1 p2) t h w -> b c t (h p1) (w p2)", p1=p, p2=p)
+
+
 class Encoder(nn.Module):
     def __init__(self, config: AutoencoderConfig) -> None:
         super().__init__()
         c, pad, rate = config.channels, config.padding, config.temporal_factor
-        layers: list[nn.Module] = [SpatialConv(3, c(0), 3, pad)]
+        pixels = 3 * config.patch_size**2
+        layers: list[nn.Module] = [
+            FoldPatches(config.patch_size),
+            SpatialConv(pixels, c(0), 3, pad),
+        ]
         for level in range(config.levels):
             layers += [
                 ResBlock(c(level), c(level), pad, rate) for _ in range(config.blocks_per_level)
@@ -196,7 +230,9 @@ class Decoder(nn.Module):
             layers += [
                 ResBlock(c(level), c(level), pad, rate) for _ in range(config.blocks_per_level)
             ]
-        layers += [FrameNorm(c(0)), nn.SiLU(), SpatialConv(c(0), 3, 3, pad)]
+        pixels = 3 * config.patch_size**2
+        layers += [FrameNorm(c(0)), nn.SiLU(), SpatialConv(c(0), pixels, 3, pad)]
+        layers.append(UnfoldPatches(config.patch_size))
         self.layers = nn.Sequential(*layers)
         # Latent frames of the past that a decoded frame depends on: the lookbacks add up.
         lookback = sum(m.lookback for m in self.modules() if isinstance(m, CausalTimeConv))

@@ -76,7 +76,7 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
     # The embedded model: one 5-s window at 8 fps (41 frames -> 11 latent frames) on 2 CPU cores.
     "shapes": _config(
         "shapes",
-        ae={"base_channels": 24, "latent_channels": 8},
+        ae={"base_channels": 32, "latent_channels": 8, "patch_size": 2},
         text={"width": 128, "depth": 2, "heads": 4, "max_tokens": 24},
         dit={"width": 192, "depth": 8, "heads": 4},
         window=11,
