@@ -169,6 +169,8 @@ class Pipeline:
     def encode_context(self, frames: Sequence[np.ndarray]) -> Tensor:
         """The latent (1, C, Tl, h, w) of a clip's last frames, uint8 (H, W, 3) each, to continue
         it with `frames(..., context=...)`. H and W must fit the model (see check_canvas)."""
+        if not frames:
+            raise BadInputError("there are no frames to continue")
         autoencoder, tf = self.model.autoencoder, self.model.config.autoencoder.temporal_factor
         keep = max(self.model.config.context_frames, autoencoder.decoder.history)
         count = 1 + min((len(frames) - 1) // tf, keep - 1) * tf  # the encoder takes 1 mod tf

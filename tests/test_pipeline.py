@@ -158,3 +158,5 @@ def test_context_must_fit_the_canvas(pipeline: Pipeline) -> None:
     context = pipeline.encode_context(list(pipeline.frames(request(seconds=0.5))))
     with pytest.raises(ValueError, match="does not fit the canvas"):
         pipeline.frames(request(width=16), context=context)
+    with pytest.raises(BadInputError, match="no frames to continue"):
+        pipeline.encode_context([])
