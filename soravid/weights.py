@@ -29,10 +29,19 @@ def embedded_model_path() -> Path:
     return Path(__file__).parent / "weights" / "shapes.safetensors"
 
 
-def save_model(model: SoravidModel, path: Path, metadata: dict[str, str] | None = None) -> None:
-    """Write the weights and recipe atomically: a temp file, then a rename into place."""
+def save_model(
+    model: SoravidModel,
+    path: Path,
+    metadata: dict[str, str] | None = None,
+    dtype: torch.dtype | None = None,
+) -> None:
+    """Write the weights and recipe atomically: a temp file, then a rename into place.
+
+    `dtype` (e.g. torch.float16, half the size) stores the floating-point tensors in that type;
+    loading casts them back to the model's float32.
+    """
     path = Path(path)
-    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    tensors = {name: _stored(t, dtype) for name, t in model.state_dict().items()}
     header = dict(metadata or {})
     header[CONFIG_KEY] = json.dumps(model.config.to_dict())
     header[VOCABULARY_KEY] = json.dumps(model.tokenizer.vocabulary)
@@ -102,6 +111,11 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     if device.type in ("cuda", "mps"):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def _stored(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    tensor = tensor.detach().cpu().contiguous()
+    return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
 
 
 def _mps_available() -> bool:

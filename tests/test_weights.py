@@ -37,6 +37,18 @@ def test_round_trip_keeps_weights_config_and_vocabulary(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_half_precision_files_load_as_float32(tmp_path: Path) -> None:
+    model = make_tiny_model()
+    save_model(model, tmp_path / "full.safetensors")
+    save_model(model, tmp_path / "half.safetensors", dtype=torch.float16)
+    full, half = tmp_path / "full.safetensors", tmp_path / "half.safetensors"
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded = load_model(half)
+    weight = loaded.dit.final.proj.weight
+    assert weight.dtype == torch.float32
+    assert torch.equal(weight, model.dit.final.proj.weight.half().float())
+
+
 def test_model_id_names_the_config_and_the_file_contents(tmp_path: Path) -> None:
     save_model(make_tiny_model(seed=0), tmp_path / "a.safetensors")
     save_model(make_tiny_model(seed=1), tmp_path / "b.safetensors")
