@@ -72,13 +72,26 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> SoravidModel:
     model = build_model(config, vocabulary)
     with safe_open(str(path), framework="pt") as handle:
         state = {name: handle.get_tensor(name) for name in handle.keys()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise BadInputError(
-            f"model file {path} does not match its config {config.name!r}: "
-            f"missing keys {_names(missing)}, unexpected keys {_names(unexpected)}"
-        )
+    _check_keys(path, config.name, state, model.state_dict())
+    model.load_state_dict(state)
     return model.to(resolve_device(device)).eval()
+
+
+def _check_keys(path: Path, name: str, found: dict, expected: dict) -> None:
+    """BadInputError naming missing, unexpected and wrongly shaped tensors, if any."""
+    missing = [key for key in expected if key not in found]
+    unexpected = [key for key in found if key not in expected]
+    reshaped = [
+        f"{key} {tuple(found[key].shape)} != {tuple(expected[key].shape)}"
+        for key in found
+        if key in expected and found[key].shape != expected[key].shape
+    ]
+    if missing or unexpected or reshaped:
+        raise BadInputError(
+            f"model file {path} does not match its config {name!r}: missing keys "
+            f"{_names(missing)}, unexpected keys {_names(unexpected)}, "
+            f"wrong shapes {_names(reshaped)}"
+        )
 
 
 def model_id(path: Path) -> str:

@@ -76,6 +76,15 @@ def test_missing_and_unexpected_keys_are_named(tiny_model_path: Path, tmp_path: 
     assert "unexpected keys [dit.extra.weight]" in str(error.value)
 
 
+def test_wrongly_shaped_tensors_are_named(tiny_model_path: Path, tmp_path: Path) -> None:
+    def edit(tensors: dict, metadata: dict) -> None:
+        tensors["dit.final.proj.bias"] = torch.zeros(3)
+
+    rewrite(tiny_model_path, tmp_path / "bad.safetensors", edit)
+    with pytest.raises(BadInputError, match=r"wrong shapes \[dit\.final\.proj\.bias \(3,\) !="):
+        load_model(tmp_path / "bad.safetensors")
+
+
 def test_a_config_the_weights_do_not_fit_is_refused(tiny_model_path: Path, tmp_path: Path):
     def edit(tensors: dict, metadata: dict) -> None:
         config = MODEL_CONFIGS["tiny"].to_dict()
