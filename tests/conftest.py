@@ -10,6 +10,10 @@ import torch
 from soravid.models.registry import SoravidModel, build_model
 from soravid.weights import save_model
 
+# Tests run tiny models, for which a second thread gains nothing, and while another job keeps
+# the cores busy, two spinning OpenMP threads made them 20 times slower.
+torch.set_num_threads(1)
+
 TINY_VOCABULARY = (
     "a large small red green blue white yellow circle square triangle moving bouncing still "
     "left right up down on black gray navy background"
