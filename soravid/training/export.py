@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from soravid.models.registry import SoravidModel, build_model
 from soravid.training.checkpoint import decode_json, load_checkpoint
 from soravid.training.recipes import TrainRecipe
@@ -27,7 +29,8 @@ def export_model(run_dir: Path, output: Path) -> SoravidModel:
     model.config.schedule_shift = recipe.schedule_shift
     model.config.context_time = recipe.context_time
     provenance = training_summary(recipe, saved)
-    save_model(model, Path(output), {TRAINING_KEY: json.dumps(provenance)})
+    # float16 halves the file (the shipped model must stay small); loading casts back to float32.
+    save_model(model, Path(output), {TRAINING_KEY: json.dumps(provenance)}, dtype=torch.float16)
     return model
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 @dataclass
 class AutoencoderStage:
-    steps: int = 600
+    steps: int = 400
     batch_size: int = 8
     clip_frames: int = 9  # 1 mod the temporal factor: the first frame alone, then two groups
     learning_rate: float = 1e-3
@@ -25,7 +25,7 @@ class AutoencoderStage:
 
 @dataclass
 class DiTStage:
-    steps: int = 2500
+    steps: int = 2000
     batch_size: int = 8
     learning_rate: float = 4e-4
     warmup_steps: int = 200
