@@ -1,4 +1,4 @@
-"""The shapes world (see docs/shapes_world.md): attributes, captions, renderer and judge."""
+"""The shapes world (see soravid/world/SHAPES_WORLD.md): attributes, captions, renderer and judge."""
 
 from soravid.world.captions import (
     CAPTION_VOCABULARY,

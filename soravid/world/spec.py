@@ -1,7 +1,7 @@
 """The shapes world's contract as data: palette, shapes, sizes, motions, and a clip's attributes.
 
 Every length is a fraction of the canvas' short side `S = min(width, height)`; see
-docs/shapes_world.md, the contract this module follows value for value.
+soravid/world/SHAPES_WORLD.md, the contract this module follows value for value.
 """
 
 from __future__ import annotations
