@@ -8,21 +8,15 @@ classifier-free guidance.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from soravid.models.layers import Mlp, SelfAttention, key_mask, masked_mean
+from soravid.words import split_words
 
 PAD_ID, UNK_ID = 0, 1
-WORD = re.compile(r"[a-z0-9]+")
-
-
-def split_words(text: str) -> list[str]:
-    """Lower-case word tokens: runs of letters and digits; everything else separates words."""
-    return WORD.findall(text.lower())
 
 
 class Tokenizer:

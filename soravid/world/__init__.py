@@ -1,4 +1,5 @@
-"""The shapes world (see soravid/world/SHAPES_WORLD.md): attributes, captions, renderer and judge."""
+"""The shapes world (its contract: SHAPES_WORLD.md beside this file): attributes, captions,
+renderer and judge."""
 
 from soravid.world.captions import (
     CAPTION_VOCABULARY,

@@ -8,11 +8,11 @@ anywhere; a colour is the background's when it follows "on"/"over"/"against" or 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from soravid.words import split_words
 from soravid.world.spec import (
     BACKGROUND_COLOURS,
     DIRECTIONS,
@@ -40,11 +40,6 @@ MOTION_PHRASES = {
     "still": ("still", "not moving", "standing still", "motionless"),
 }
 BACKGROUND_PREPOSITIONS = ("on", "over", "against")
-
-
-def split_words(text: str) -> list[str]:
-    """The words of a caption, lower-cased, punctuation dropped: the one tokenisation rule."""
-    return re.findall(r"[a-z]+", text.lower())
 
 
 @dataclass(frozen=True)
