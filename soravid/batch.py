@@ -79,8 +79,6 @@ def parse_entry(entry: Entry) -> dict[str, Any]:
         keys = json.loads(entry.text)
     except json.JSONDecodeError as error:
         raise BadInputError(f"malformed JSON: {error.msg} at column {error.colno}") from None
-    if not isinstance(keys, dict):
-        raise BadInputError("a line starting with '{' must be one JSON object")
     if unknown := [key for key in keys if key not in ITEM_KEYS]:
         names = ", ".join(f"'{key}'" for key in unknown)
         raise BadInputError(f"unknown key {names}; an item may have {', '.join(ITEM_KEYS)}")
