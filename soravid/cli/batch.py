@@ -93,7 +93,13 @@ def batch(
     flags |= dict(steps=steps, guidance=guidance, model=model)
     overrides = {key: value for key, value in flags.items() if value is not None}
     settings = BatchSettings(
-        out_dir, preset, overrides, seed, skip_existing, overwrite, device.value
+        out_dir=out_dir,
+        preset=preset,
+        overrides=overrides,
+        seed=seed,
+        skip_existing=skip_existing,
+        overwrite=overwrite,
+        device=device.value,
     )
     with _open_input(source) as lines, BatchView(quiet, json_output) as view:
         runner = Batch(settings, view)
