@@ -11,9 +11,10 @@ library never prints.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,16 @@ from soravid import __version__
 from soravid.config import ResolvedPreset
 from soravid.errors import BadInputError
 from soravid.flow import denoise, make_noise, time_schedule
-from soravid.models.registry import SoravidModel
+from soravid.models.registry import SoravidModel, build_model
 from soravid.models.text import TextEmbedding
-from soravid.weights import autocast, embedded_model_path, load_model, model_id, resolve_device
+from soravid.weights import (
+    autocast,
+    embedded_model_path,
+    load_model,
+    model_header,
+    model_id,
+    resolve_device,
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,48 @@ class GenerationResult:
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
+
+# How Pipeline.plan estimates, in words for the user.
+ESTIMATE_METHOD = (
+    "one full chunk timed on this machine with the model's networks at random weights (none "
+    "loaded): time = chunks x (steps x warm step time + decode time), model loading and "
+    "writing not included; peak memory = this process's peak RSS after that chunk, which "
+    "chunking keeps flat however long the clip (ffmpeg's own memory not included)"
+)
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """What making a clip takes, worked out before making it (see Pipeline.plan)."""
+
+    frames: int
+    latent_frames: int
+    latent_size: tuple[int, int]  # (height, width) of the latent grid
+    chunks: int
+    window_frames: int  # latent frames a chunk denoises, context included
+    context_frames: int  # clean latent frames each chunk after the first carries over
+    steps: int  # sampler steps per chunk
+    model_passes: int  # DiT forward passes in all: chunks x steps, twice with guidance
+    estimated_seconds: float
+    estimated_peak_mb: float | None  # None where the platform cannot tell peak memory
+    estimate: str = ESTIMATE_METHOD
+
+
+@dataclass(frozen=True)
+class ChunkCost:
+    step_seconds: float  # one sampler step over a full window, guidance included
+    decode_seconds: float  # decoding one chunk's frames
+    peak_bytes: int | None  # the process's peak RSS after the chunk
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident memory so far, or None where `resource` is missing."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS bytes, Linux KiB
 
 
 @dataclass(frozen=True)
@@ -132,6 +182,15 @@ class Pipeline:
         target = resolve_device(device)
         return cls(load_model(path, target), model_id(path), target)
 
+    @classmethod
+    def from_header(cls, model: str = "embedded", device: str = "auto") -> Pipeline:
+        """The networks a model file describes, at random weights (its tensors are not read):
+        enough to plan and time generation, not to make video worth watching."""
+        path = _model_path(model)
+        config, vocabulary = model_header(path)
+        target = resolve_device(device)
+        return cls(build_model(config, vocabulary).to(target), model_id(path), target)
+
     def unknown_words(self, prompt: str) -> list[str]:
         """Words of the prompt the model's vocabulary does not have (it ignores them)."""
         return self.model.tokenizer.unknown_words(prompt)
@@ -171,13 +230,57 @@ class Pipeline:
         it with `frames(..., context=...)`. H and W must fit the model (see check_canvas)."""
         if not frames:
             raise BadInputError("there are no frames to continue")
-        autoencoder, tf = self.model.autoencoder, self.model.config.autoencoder.temporal_factor
-        keep = max(self.model.config.context_frames, autoencoder.decoder.history)
-        count = 1 + min((len(frames) - 1) // tf, keep - 1) * tf  # the encoder takes 1 mod tf
+        tf = self.model.config.autoencoder.temporal_factor
+        count = min(self.context_span(), 1 + (len(frames) - 1) // tf * tf)  # encoder: 1 mod tf
         video = torch.from_numpy(np.stack(frames[len(frames) - count :]))
         video = rearrange(video, "t h w c -> 1 c t h w").float() / 127.5 - 1
         with torch.inference_mode(), autocast(self.device):
-            return autoencoder.encode(video.to(self.device)).float()
+            return self.model.autoencoder.encode(video.to(self.device)).float()
+
+    def context_span(self) -> int:
+        """How many of a clip's last frames `encode_context` encodes, at most."""
+        keep = max(self.model.config.context_frames, self.model.autoencoder.decoder.history)
+        return 1 + (keep - 1) * self.model.config.autoencoder.temporal_factor
+
+    def plan(self, request: GenerationRequest) -> GenerationPlan:
+        """The chunks that would make this clip from noise, with the time and peak memory they
+        are estimated to take (ESTIMATE_METHOD says how; it runs one chunk to measure)."""
+        self._check_request(request)
+        preset, config = request.preset, self.model.config
+        chunks = self._plan(preset.frames, 0)
+        cost = self.measure_chunk_cost(request)
+        passes = 1 if preset.guidance == 1.0 else 2
+        chunk_seconds = preset.steps * cost.step_seconds + cost.decode_seconds
+        peak = cost.peak_bytes
+        return GenerationPlan(
+            frames=preset.frames,
+            latent_frames=sum(chunk.new for chunk in chunks),
+            latent_size=tuple(self._empty_latent(preset).shape[3:]),
+            chunks=len(chunks),
+            window_frames=config.window_frames,
+            context_frames=config.context_frames,
+            steps=preset.steps,
+            model_passes=len(chunks) * preset.steps * passes,
+            estimated_seconds=len(chunks) * chunk_seconds,
+            estimated_peak_mb=None if peak is None else peak / 2**20,
+        )
+
+    def measure_chunk_cost(self, request: GenerationRequest) -> ChunkCost:
+        """Make one full-window chunk of the request's canvas with two sampler steps: the
+        second (warm) step and the decode are timed."""
+        preset = request.preset
+        frames = self.model.autoencoder.pixel_frames(self.model.config.window_frames)
+        one_chunk = replace(preset, seconds=frames / preset.fps, steps=2)
+        elapsed: dict[tuple[str, int], float] = {}
+
+        def record(event: ProgressEvent) -> None:
+            elapsed[event.phase, event.step] = event.elapsed
+
+        for _ in self.frames(replace(request, preset=one_chunk), on_progress=record):
+            pass
+        step = elapsed["denoise", 2] - elapsed["denoise", 1]
+        decode = elapsed["decode", 2] - elapsed["denoise", 2]
+        return ChunkCost(step, decode, peak_rss_bytes())
 
     def generate(
         self,

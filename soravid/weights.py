@@ -65,6 +65,12 @@ def read_metadata(path: Path) -> dict[str, str]:
         raise BadInputError(f"not a safetensors model file: {path} ({error})") from None
 
 
+def model_header(path: Path) -> tuple[ModelConfig, list[str]]:
+    """The config and vocabulary a model file describes, without reading its weights."""
+    path = Path(path)
+    return _recipe(path, read_metadata(path))
+
+
 def load_model(path: Path, device: str | torch.device = "cpu") -> SoravidModel:
     """Build the model a file describes and load its weights, in eval mode on `device`."""
     path = Path(path)

@@ -149,7 +149,7 @@ class ProgressView:
             description=f"chunk {event.chunk} of {event.chunks}",
             completed=event.chunk - 1,
             total=event.chunks,
-            eta=f"ETA {_format_eta(event.eta)}",
+            eta=f"ETA {format_duration(event.eta)}",
         )
         self._bars.update(
             self._step_task,
@@ -163,11 +163,12 @@ def progress_line(event: ProgressEvent) -> str:
     """'chunk 2 of 5: denoise step 8 of 8, 1.2 s elapsed, ETA 4 s'."""
     return (
         f"chunk {event.chunk} of {event.chunks}: {event.phase} step {event.step} of "
-        f"{event.steps}, {event.elapsed:.1f} s elapsed, ETA {_format_eta(event.eta)}"
+        f"{event.steps}, {event.elapsed:.1f} s elapsed, ETA {format_duration(event.eta)}"
     )
 
 
-def _format_eta(eta: float | None) -> str:
+def format_duration(eta: float | None) -> str:
+    """Whole seconds, '7 s' or '2m05s'; '?' for a duration not known yet."""
     if eta is None:
         return "?"
     minutes, seconds = divmod(round(eta), 60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,13 +28,14 @@ from soravid.cli.common import (
     WidthOption,
     default_output_path,
     emit_json,
+    format_duration,
     warn,
 )
 from soravid.errors import BadInputError
 
 if TYPE_CHECKING:
     from soravid.config import ResolvedPreset
-    from soravid.pipeline import GenerationResult
+    from soravid.pipeline import GenerationPlan, GenerationRequest, GenerationResult
 
 EXAMPLES = """Examples:
 
@@ -42,6 +44,8 @@ EXAMPLES = """Examples:
   soravid generate "a small green square moving left" --preset portrait --seconds 10 -o clip.mp4
 
   echo "a blue circle moving up" | soravid generate - --seed 3
+
+  soravid generate "a white circle moving right" --seconds 600 --dry-run
 """
 
 
@@ -60,6 +64,13 @@ def generate(
     ] = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan (chunks, steps, estimated time and peak memory); make nothing.",
+        ),
+    ] = False,
     preset: PresetOption = "default",
     seconds: SecondsOption = None,
     fps: FpsOption = None,
@@ -73,6 +84,7 @@ def generate(
 ) -> None:
     """Generate a video from a sentence and write it as an MP4."""
     from soravid.config import resolve_preset
+    from soravid.pipeline import GenerationRequest
     from soravid.video import check_output_path
 
     if prompt == "-":
@@ -83,6 +95,9 @@ def generate(
     resolved = resolve_preset(preset, **overrides, steps=steps, guidance=guidance, model=model)
     path = output or default_output_path(prompt, seed)
     check_output_path(path, overwrite)  # before loading the model: bad input fails fast
+    if dry_run:
+        _show_plan(GenerationRequest(prompt, seed, resolved), path, device.value, json_output)
+        return
     result = _generate(prompt, seed, resolved, path, overwrite, device.value, quiet)
     if json_output:
         emit_json(_result_record(result, prompt, seed, resolved))
@@ -113,6 +128,44 @@ def _generate(
         summary = f"{result.frames} frames, {resolved.width}x{resolved.height} @ {resolved.fps} fps"
         typer.echo(f"wrote {result.path} ({summary}) in {result.wall_time:.1f} s", err=True)
     return result
+
+
+def _show_plan(request: GenerationRequest, path: Path, device: str, json_output: bool) -> None:
+    """Plan the clip with the model's networks at random weights: only its header is read."""
+    from soravid.pipeline import Pipeline
+
+    pipeline = Pipeline.from_header(request.preset.model, device)
+    pipeline.check_canvas(request.preset)
+    plan = pipeline.plan(request)
+    record = {"path": str(path), "model": pipeline.model_id, "device": pipeline.device.type}
+    if json_output:
+        emit_json(record | asdict(plan))
+    else:
+        typer.echo(_plan_text(plan, request.preset, record))
+
+
+def _plan_text(plan: GenerationPlan, preset: ResolvedPreset, record: dict[str, Any]) -> str:
+    size = f"{preset.width}x{preset.height} @ {preset.fps} fps"
+    latent = "x".join(str(side) for side in plan.latent_size)
+    peak = "unknown" if plan.estimated_peak_mb is None else f"{plan.estimated_peak_mb:.0f} MB"
+    rows = [
+        ("output", f"{record['path']} (nothing written: dry run)"),
+        ("model", f"{record['model']} on {record['device']}"),
+        ("frames", f"{plan.frames} ({preset.seconds:g} s, {size})"),
+        ("latent frames", f"{plan.latent_frames} of {latent}"),
+        ("chunks", f"{plan.chunks} of {plan.window_frames} latent frames"),
+        ("context", f"{plan.context_frames} latent frames per chunk after the first"),
+        ("steps", f"{plan.steps} per chunk, {plan.model_passes} model passes in all"),
+        ("estimated time", _plan_duration(plan.estimated_seconds)),
+        ("estimated peak", peak),
+        ("estimated how", plan.estimate),
+    ]
+    return "\n".join(f"{name:<15} {value}" for name, value in rows)
+
+
+def _plan_duration(seconds: float) -> str:
+    rounded = f" ({format_duration(seconds)})" if seconds >= 60 else ""
+    return f"{seconds:.1f} s{rounded}"
 
 
 def _result_record(
