@@ -9,6 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from soravid.cli import app
+from soravid.errors import BadInputError
 from soravid.training.checkpoint import load_checkpoint
 from soravid.training.export import export_model, final_losses, running_mean
 from soravid.training.recipes import get_recipe
@@ -58,7 +59,7 @@ def test_resume_continues_exactly(finished_run: Path, tmp_path: Path, stage: str
 def test_resume_refuses_another_recipe(finished_run: Path) -> None:
     recipe = get_recipe("tiny")
     recipe.seed = 1
-    with pytest.raises(ValueError, match="another recipe"):
+    with pytest.raises(BadInputError, match="another recipe"):
         train(recipe, finished_run, resume=True)
 
 

@@ -3,6 +3,12 @@
 One batch shares a canvas (clips of different sizes cannot stack); the canvas, the clips'
 attributes, their start positions and their captions all come from one numpy generator,
 whose state a checkpoint saves so a resumed run draws the same batches.
+
+The data is split into shards, each with its own generators. A training step draws one
+micro-batch from every shard, and the global batch is their concatenation, however the shards
+are spread over processes (torchrun ranks) and accumulation steps within a process: the same
+seed and shard count give the same batches, whether 1 process accumulates 4 micro-batches or
+4 ranks take one each.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from soravid.training.checkpoint import decode_json, encode_json
 from soravid.world import random_caption, render_clip, sample_attributes
 
 
@@ -61,3 +68,32 @@ class ShapesClips:
 
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state
+
+
+def shard_seed(seed: int, index: int) -> int:
+    """Shard 0 keeps the run's seed (a one-shard run draws what soravid always drew); the
+    others get independent streams derived from (seed, index)."""
+    if index == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+class DataShard:
+    """One shard's clips and its torch generator (flow times, context lengths, noise)."""
+
+    def __init__(self, canvases: list[list[int]], fps: int, seed: int, index: int) -> None:
+        self.index = index
+        self.clips = ShapesClips(canvases, fps, shard_seed(seed, index))
+        self.noise = torch.Generator().manual_seed(shard_seed(seed, index))
+
+    def state(self) -> dict:
+        """Plain data for a checkpoint (numpy's 128-bit state as JSON text)."""
+        return {
+            "index": self.index,
+            "clips": encode_json(self.clips.state()),
+            "noise": self.noise.get_state(),
+        }
+
+    def set_state(self, state: dict) -> None:
+        self.clips.set_state(decode_json(state["clips"]))
+        self.noise.set_state(state["noise"])

@@ -75,7 +75,8 @@ RECIPES: dict[str, TrainRecipe] = {
     "tiny": TrainRecipe(
         model="tiny",
         canvases=[[32, 32], [48, 32]],
-        autoencoder=AutoencoderStage(steps=3, batch_size=2, clip_frames=5, stats_batches=1),
+        # Several stats batches, so latents of different canvases are pooled.
+        autoencoder=AutoencoderStage(steps=3, batch_size=2, clip_frames=5, stats_batches=3),
         dit=DiTStage(steps=3, batch_size=2, max_context_frames=1, mid_clip_offset=1),
         checkpoint_every=2,
     ),

@@ -4,6 +4,12 @@ Stage 1 trains the video autoencoder to reconstruct rendered clips. Stage 2 free
 its latent statistics, and trains the DiT with its text encoder by flow matching on latent
 windows, each with a random number of leading latent frames given (almost) clean as context,
 so the same weights start a clip from noise and continue one (chunks, `extend`).
+
+Every step trains on one global batch: a micro-batch from each data shard (data.py). Under
+torchrun (a process group set up by soravid.distributed) each rank holds `accumulate` shards,
+trains through DistributedDataParallel, and only rank 0 writes checkpoints and reports
+progress; one process holds them all. Either way the gradient is the mean over the global
+batch, so W ranks with accumulate A train the same weights as one process with W*A.
 """
 
 from __future__ import annotations
@@ -16,8 +22,19 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
+from soravid.distributed import (
+    all_gather_objects,
+    all_reduce_mean,
+    broadcast_from_main,
+    data_parallel,
+    is_main,
+    rank,
+    sync_gradients,
+    world_size,
+)
+from soravid.errors import BadInputError
 from soravid.flow import flow_matching_loss, sample_flow_times
 from soravid.models.registry import SoravidModel, build_model
 from soravid.training.checkpoint import (
@@ -26,7 +43,7 @@ from soravid.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from soravid.training.data import CaptionStyle, ShapesClips
+from soravid.training.data import CaptionStyle, DataShard, ShapesClips
 from soravid.training.recipes import AutoencoderStage, DiTStage, TrainRecipe
 from soravid.world import CAPTION_VOCABULARY
 
@@ -51,14 +68,15 @@ class TrainState:
     """What a checkpoint holds besides the recipe."""
 
     model: SoravidModel
-    data: ShapesClips
+    shards: list[DataShard]  # this process's data shards
+    shard_count: int  # over every process: ranks x accumulate
+    device: torch.device
     stage: str = "autoencoder"
     step: int = 0
     losses: list[list] | None = None  # [stage, step, loss]
     ema: dict[str, Tensor] | None = None
     optimizer_state: dict | None = None
     seconds: float = 0.0  # training wall time so far, over all resumes
-    noise: torch.Generator | None = None  # flow times, context lengths and noise of stage 2
 
 
 def train(
@@ -66,24 +84,40 @@ def train(
     out_dir: Path,
     resume: bool = False,
     on_progress: TrainCallback | None = None,
+    accumulate: int = 1,
 ) -> TrainState:
-    """Run (or continue) both stages, checkpointing into out_dir; returns the final state."""
+    """Run (or continue) both stages, checkpointing into out_dir; returns the final state.
+
+    `accumulate` micro-batches of recipe batch_size make this process's share of each step."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = restore_state(recipe, out_dir) if resume else new_state(recipe)
+    state = restore_state(recipe, out_dir, accumulate) if resume else new_state(recipe, accumulate)
+    report = on_progress if is_main() else None
     if state.stage == "autoencoder":
-        train_autoencoder(state, recipe, out_dir, on_progress)
+        train_autoencoder(state, recipe, out_dir, report)
     if state.stage == "dit":
-        train_dit(state, recipe, out_dir, on_progress)
+        train_dit(state, recipe, out_dir, report)
     return state
 
 
-def new_state(recipe: TrainRecipe) -> TrainState:
+def new_state(recipe: TrainRecipe, accumulate: int = 1) -> TrainState:
+    """Fresh weights (the same on every rank) and this rank's shards: r*A .. r*A+A-1."""
+    if accumulate < 1:
+        raise BadInputError(f"--accumulate must be at least 1, got {accumulate}")
     torch.manual_seed(recipe.seed)
-    model = build_model(recipe.model, CAPTION_VOCABULARY)
-    data = ShapesClips(recipe.canvases, recipe.fps, recipe.seed)
-    noise = torch.Generator().manual_seed(recipe.seed)
-    return TrainState(model=model, data=data, losses=[], noise=noise)
+    device = training_device()
+    model = build_model(recipe.model, CAPTION_VOCABULARY).to(device)
+    first = rank() * accumulate
+    shards = [
+        DataShard(recipe.canvases, recipe.fps, recipe.seed, index)
+        for index in range(first, first + accumulate)
+    ]
+    return TrainState(model, shards, world_size() * accumulate, device, losses=[])
+
+
+def training_device() -> torch.device:
+    """The GPU when there is one (under torchrun, the one of this rank's LOCAL_RANK)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 # --- stage 1: the autoencoder ---
@@ -94,13 +128,14 @@ def train_autoencoder(
 ) -> None:
     stage = recipe.autoencoder
     autoencoder = state.model.autoencoder.train()
+    trained = data_parallel(autoencoder)
     optimizer = torch.optim.AdamW(autoencoder.parameters(), lr=stage.learning_rate)
 
-    def step() -> float:
-        video = state.data.batch(stage.batch_size, stage.clip_frames).video
-        return autoencoder_loss(autoencoder(video), video, stage.edge_weight)
+    def micro_loss(shard: DataShard) -> Tensor:
+        video = shard.clips.batch(stage.batch_size, stage.clip_frames).video.to(state.device)
+        return autoencoder_loss(trained(video), video, stage.edge_weight)
 
-    run_stage(state, recipe, out_dir, optimizer, step, stage.steps, stage, on_progress)
+    run_stage(state, recipe, out_dir, StageRun(stage, trained, optimizer, micro_loss), on_progress)
     fit_latent_stats(state, recipe)
     advance_stage(state, recipe, out_dir)
 
@@ -124,15 +159,20 @@ def edge_mask(video: Tensor) -> Tensor:
 
 @torch.no_grad()
 def fit_latent_stats(state: TrainState, recipe: TrainRecipe) -> None:
-    """Normalise latents to zero mean and unit variance over DiT-sized windows."""
+    """Normalise latents to zero mean and unit variance over DiT-sized windows, measured on
+    shard 0's clips by rank 0, which sends them to the others: every rank must agree."""
     autoencoder = state.model.autoencoder.eval()
-    frames = autoencoder.pixel_frames(state.model.config.window_frames)
-    stage = recipe.autoencoder
-    latents = [
-        autoencoder.encode(state.data.batch(recipe.dit.batch_size, frames).video)
-        for _ in range(stage.stats_batches)
-    ]
-    autoencoder.set_latent_stats(torch.cat(latents))
+    if is_main():
+        frames = autoencoder.pixel_frames(state.model.config.window_frames)
+        clips = state.shards[0].clips
+        latents = [
+            autoencoder.encode(clips.batch(recipe.dit.batch_size, frames).video.to(state.device))
+            for _ in range(recipe.autoencoder.stats_batches)
+        ]
+        # Batches differ in canvas: pool each channel's values as one long clip (1, C, N, 1, 1).
+        pooled = [z.transpose(0, 1).reshape(1, z.shape[1], -1, 1, 1) for z in latents]
+        autoencoder.set_latent_stats(torch.cat(pooled, dim=2))
+    broadcast_from_main([autoencoder.latent_mean, autoencoder.latent_std])
 
 
 # --- stage 2: the DiT and its text encoder ---
@@ -156,14 +196,16 @@ def train_dit(
     if state.ema is None:
         state.ema = {name: p.detach().clone() for name, p in parameters.items()}
     style = CaptionStyle(stage.uncond_prob, stage.paraphrase_prob, stage.part_drop_prob)
+    objective = data_parallel(DiTObjective(model))
 
-    def step() -> float:
-        return dit_loss(model, state.data, stage, style, state.noise)
+    def micro_loss(shard: DataShard) -> Tensor:
+        return objective(dit_inputs(model, shard, stage, style, state.device))
 
     def after_step() -> None:
         update_ema(state.ema, parameters, stage.ema_decay)
 
-    run_stage(state, recipe, out_dir, optimizer, step, stage.steps, stage, on_progress, after_step)
+    run = StageRun(stage, objective, optimizer, micro_loss, after_step)
+    run_stage(state, recipe, out_dir, run, on_progress)
     advance_stage(state, recipe, out_dir)
 
 
@@ -176,15 +218,28 @@ def trained_parameters(model: SoravidModel) -> dict[str, torch.nn.Parameter]:
     }
 
 
-def dit_loss(
+@dataclass
+class DiTInputs:
+    """One micro-batch of stage 2, drawn from a shard."""
+
+    latent: Tensor  # (B, C, T, h, w) clean latent windows
+    captions: list[str]
+    t: Tensor  # (B, T) flow time of each frame
+    noise: Tensor  # (B, C, T, h, w)
+    is_context: Tensor  # (B, T) frames given as context, left out of the loss
+
+
+@torch.no_grad()
+def dit_inputs(
     model: SoravidModel,
-    data: ShapesClips,
+    shard: DataShard,
     stage: DiTStage,
     style: CaptionStyle,
-    generator: torch.Generator,
-) -> Tensor:
-    latent, captions = latent_window(model, data, stage, style)
+    device: torch.device,
+) -> DiTInputs:
+    latent, captions = latent_window(model, shard.clips, stage, style, device)
     batch, frames = latent.shape[0], latent.shape[2]
+    generator = shard.noise
     per_frame = bool(torch.rand((), generator=generator) < stage.per_frame_time_prob)
     t = sample_flow_times(batch, frames, generator, per_frame=per_frame)
     context = torch.randint(0, stage.max_context_frames + 1, (batch, 1), generator=generator)
@@ -192,15 +247,35 @@ def dit_loss(
     context_t = torch.rand(batch, frames, generator=generator) * stage.context_noise
     t = torch.where(is_context, context_t, t)
     noise = torch.randn(latent.shape, generator=generator)
-    text = model.encode_text(captions)
-    return flow_matching_loss(
-        lambda x, time: model.velocity(x, time, text), latent, noise, t, loss_mask=~is_context
-    )
+    return DiTInputs(latent, captions, t.to(device), noise.to(device), is_context.to(device))
+
+
+class DiTObjective(nn.Module):
+    """The flow-matching loss of the text encoder and the DiT as one forward, which is what
+    DDP needs: one forward per backward, through the wrapped module."""
+
+    def __init__(self, model: SoravidModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: DiTInputs) -> Tensor:
+        text = self.model.encode_text(inputs.captions)
+        return flow_matching_loss(
+            lambda x, time: self.model.velocity(x, time, text),
+            inputs.latent,
+            inputs.noise,
+            inputs.t,
+            loss_mask=~inputs.is_context,
+        )
 
 
 @torch.no_grad()
 def latent_window(
-    model: SoravidModel, data: ShapesClips, stage: DiTStage, style: CaptionStyle
+    model: SoravidModel,
+    data: ShapesClips,
+    stage: DiTStage,
+    style: CaptionStyle,
+    device: torch.device,
 ) -> tuple[Tensor, list[str]]:
     """A batch of latent windows (B, C, window_frames, h, w) and their captions.
 
@@ -211,7 +286,7 @@ def latent_window(
     offset = stage.mid_clip_offset if data.rng.random() < stage.mid_clip_prob else 0
     frames = model.autoencoder.pixel_frames(window + offset)
     clips = data.batch(stage.batch_size, frames, style)
-    latent = model.autoencoder.encode(clips.video)  # (B, C, window + offset, h, w)
+    latent = model.autoencoder.encode(clips.video.to(device))  # (B, C, window + offset, h, w)
     return latent[:, :, offset:], clips.captions
 
 
@@ -224,42 +299,64 @@ def update_ema(ema: dict[str, Tensor], parameters: dict, decay: float) -> None:
 # --- the loop both stages share ---
 
 
+@dataclass
+class StageRun:
+    """What the shared loop needs from a stage."""
+
+    hyper: AutoencoderStage | DiTStage
+    module: nn.Module  # the module trained (DDP-wrapped under torchrun)
+    optimizer: torch.optim.Optimizer
+    micro_loss: Callable[[DataShard], Tensor]  # a micro-batch from the shard -> its mean loss
+    after_step: Callable[[], None] | None = None
+
+
 def run_stage(
     state: TrainState,
     recipe: TrainRecipe,
     out_dir: Path,
-    optimizer: torch.optim.Optimizer,
-    step: Callable[[], Tensor],
-    steps: int,
-    stage: AutoencoderStage | DiTStage,
+    run: StageRun,
     on_progress: TrainCallback | None,
-    after_step: Callable[[], None] | None = None,
 ) -> None:
+    hyper = run.hyper
     if state.optimizer_state is not None:
-        optimizer.load_state_dict(state.optimizer_state)
+        run.optimizer.load_state_dict(state.optimizer_state)
     start, first = time.perf_counter(), state.step
-    while state.step < steps:
+    while state.step < hyper.steps:
         step_start = time.perf_counter()
-        set_learning_rate(optimizer, stage.learning_rate, state.step, stage.warmup_steps, steps)
-        loss = step()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(
-            [p for group in optimizer.param_groups for p in group["params"]], 1.0
+        set_learning_rate(
+            run.optimizer, hyper.learning_rate, state.step, hyper.warmup_steps, hyper.steps
         )
-        optimizer.step()
-        if after_step is not None:
-            after_step()
+        loss = train_step(state, run)
+        if run.after_step is not None:
+            run.after_step()
         state.step += 1
-        state.losses.append([state.stage, state.step, loss.item()])
+        state.losses.append([state.stage, state.step, loss])
         state.seconds += time.perf_counter() - step_start
-        if state.step % recipe.checkpoint_every == 0 or state.step == steps:
-            state.optimizer_state = optimizer.state_dict()
-            save_checkpoint(checkpoint_state(state, recipe), out_dir)
+        if state.step % recipe.checkpoint_every == 0 or state.step == hyper.steps:
+            state.optimizer_state = run.optimizer.state_dict()
+            save(state, recipe, out_dir)
         if on_progress is not None:
             rate = (state.step - first) / max(time.perf_counter() - start, 1e-9)
-            eta = (steps - state.step) / rate if rate > 0 else None
-            on_progress(TrainEvent(state.stage, state.step, steps, state.losses[-1][2], rate, eta))
+            eta = (hyper.steps - state.step) / rate if rate > 0 else None
+            on_progress(TrainEvent(state.stage, state.step, hyper.steps, loss, rate, eta))
+
+
+def train_step(state: TrainState, run: StageRun) -> float:
+    """One optimizer step on the global batch: a micro-batch from each of this process's
+    shards, gradients averaged over them here and over the ranks by DDP in the last backward.
+    Returns the loss averaged over the global batch."""
+    run.optimizer.zero_grad(set_to_none=True)
+    total = torch.zeros((), device=state.device)
+    for index, shard in enumerate(state.shards):
+        with sync_gradients(run.module, sync=index == len(state.shards) - 1):
+            loss = run.micro_loss(shard) / len(state.shards)
+            loss.backward()
+        total += loss.detach()
+    torch.nn.utils.clip_grad_norm_(
+        [p for group in run.optimizer.param_groups for p in group["params"]], 1.0
+    )
+    run.optimizer.step()
+    return all_reduce_mean(total)
 
 
 def set_learning_rate(
@@ -279,13 +376,22 @@ def advance_stage(state: TrainState, recipe: TrainRecipe, out_dir: Path) -> None
     state.stage = STAGES[STAGES.index(state.stage) + 1]
     state.step = 0
     state.optimizer_state = None
-    save_checkpoint(checkpoint_state(state, recipe), out_dir)
+    save(state, recipe, out_dir)
 
 
 # --- checkpoints ---
 
 
-def checkpoint_state(state: TrainState, recipe: TrainRecipe) -> dict:
+def save(state: TrainState, recipe: TrainRecipe, out_dir: Path) -> None:
+    """Every shard's generator states, gathered from all ranks, into rank 0's checkpoint.
+    A collective: every rank calls it at the same step."""
+    gathered = all_gather_objects([shard.state() for shard in state.shards])
+    if is_main():
+        shards = [shard for rank_shards in gathered for shard in rank_shards]
+        save_checkpoint(checkpoint_state(state, recipe, shards), out_dir)
+
+
+def checkpoint_state(state: TrainState, recipe: TrainRecipe, shards: list[dict]) -> dict:
     return {
         "recipe": encode_json(recipe.to_dict()),
         "stage": state.stage,
@@ -293,24 +399,41 @@ def checkpoint_state(state: TrainState, recipe: TrainRecipe) -> dict:
         "model": state.model.state_dict(),
         "ema": state.ema,
         "optimizer": state.optimizer_state,
-        "data_rng": encode_json(state.data.state()),
+        "shards": shards,  # in shard order
         "torch_rng": torch.get_rng_state(),
-        "noise_rng": state.noise.get_state(),
         "losses": state.losses,
         "seconds": state.seconds,
     }
 
 
-def restore_state(recipe: TrainRecipe, out_dir: Path) -> TrainState:
+def restore_state(recipe: TrainRecipe, out_dir: Path, accumulate: int = 1) -> TrainState:
+    """The checkpoint's state, each rank taking back its own shards."""
     saved = load_checkpoint(out_dir)
     if decode_json(saved["recipe"]) != recipe.to_dict():
-        raise ValueError(f"{out_dir} was trained with another recipe; use a new --out folder")
-    state = new_state(recipe)
+        raise BadInputError(f"{out_dir} was trained with another recipe; use a new --out folder")
+    state = new_state(recipe, accumulate)
+    shards = saved_shards(saved)
+    if len(shards) != state.shard_count:
+        raise BadInputError(
+            f"{out_dir} was trained on {len(shards)} data shards (ranks x --accumulate), this "
+            f"launch has {world_size()} x {accumulate}; resume with ranks x --accumulate = "
+            f"{len(shards)}"
+        )
+    for shard in state.shards:
+        shard.set_state(shards[shard.index])
     state.model.load_state_dict(saved["model"])
-    state.data.set_state(decode_json(saved["data_rng"]))
     torch.set_rng_state(saved["torch_rng"])
-    state.noise.set_state(saved["noise_rng"])
     state.stage, state.step = saved["stage"], saved["step"]
-    state.ema, state.optimizer_state = saved["ema"], saved["optimizer"]
+    state.optimizer_state = saved["optimizer"]
+    if saved["ema"] is not None:
+        state.ema = {name: tensor.to(state.device) for name, tensor in saved["ema"].items()}
     state.losses, state.seconds = saved["losses"], saved["seconds"]
     return state
+
+
+def saved_shards(saved: dict) -> list[dict]:
+    """The shards' states; a checkpoint from before shards held its one shard's states under
+    data_rng and noise_rng."""
+    if "shards" in saved:
+        return saved["shards"]
+    return [{"index": 0, "clips": saved["data_rng"], "noise": saved["noise_rng"]}]
