@@ -21,3 +21,8 @@ def slugify(text: str, max_length: int = 60) -> str:
 def default_output_path(prompt: str, seed: int) -> Path:
     """`<slug-of-prompt>-s<seed>.mp4`, relative (to the current folder or a batch's out-dir)."""
     return Path(f"{slugify(prompt)}-s{seed}.mp4")
+
+
+def extended_output_path(source: Path) -> Path:
+    """`<stem of the source>-extended.mp4`, relative (to the current folder)."""
+    return Path(f"{Path(source).stem}-extended.mp4")

@@ -44,6 +44,13 @@ def warn(message: str) -> None:
     _print_message("[bold yellow]warning:[/]", message)
 
 
+def warn_unknown_words(words: list[str]) -> None:
+    """Name the prompt's words the model does not know, if any; it generates anyway."""
+    if words:
+        named = ", ".join(f"'{word}'" for word in words)
+        warn(f"the model does not know {named}; generating anyway")
+
+
 def _print_message(label: str, message: str) -> None:
     from rich.markup import escape
 
@@ -101,6 +108,9 @@ SeedOption = Annotated[
 ]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON object per result on stdout.")
+]
+OverwriteOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace the output file if it exists.")
 ]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress or summary; warnings and errors only.")

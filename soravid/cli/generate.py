@@ -19,6 +19,7 @@ from soravid.cli.common import (
     HeightOption,
     JsonOption,
     ModelOption,
+    OverwriteOption,
     PresetOption,
     ProgressView,
     QuietOption,
@@ -29,7 +30,7 @@ from soravid.cli.common import (
     default_output_path,
     emit_json,
     format_duration,
-    warn,
+    warn_unknown_words,
 )
 from soravid.errors import BadInputError
 
@@ -59,9 +60,7 @@ def generate(
         Path | None,
         typer.Option("--output", "-o", help="MP4 to write (default: <prompt-slug>-s<seed>.mp4)."),
     ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace the output file if it exists.")
-    ] = False,
+    overwrite: OverwriteOption = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
     dry_run: Annotated[
@@ -117,9 +116,7 @@ def _generate(
     from soravid.pipeline import GenerationRequest, Pipeline
 
     pipeline = Pipeline.load(resolved.model, device)
-    if unknown := pipeline.unknown_words(prompt):
-        words = ", ".join(f"'{word}'" for word in unknown)
-        warn(f"the model does not know {words}; generating anyway")
+    warn_unknown_words(pipeline.unknown_words(prompt))
     pipeline.check_canvas(resolved)
     request = GenerationRequest(prompt=prompt, seed=seed, preset=resolved)
     with ProgressView(quiet) as progress:
