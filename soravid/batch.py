@@ -11,11 +11,18 @@ and writes are atomic, so a finished file under its final name means done: with 
 a rerun makes exactly the clips a crash or Ctrl-C left unmade. The manifest
 `<out-dir>/manifest.jsonl` is append-only: one row per item per run. The library never prints:
 an observer hears of each item and of generation progress.
+
+Several processes (torchrun ranks) can share a batch: entries are dealt round robin, each rank
+makes its own and claims the others' outputs too, so two entries sharing an output fail the
+same way as in one process and no two ranks write one file. Each rank appends its rows to its
+own `manifest.rank<r>.jsonl`, which rank 0 merges into the manifest in input order once every
+rank is done: appends from several machines to one file on a network filesystem can
+interleave, separate files cannot. Parts that an interrupted run left are merged by the next
+run to finish.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -35,6 +42,7 @@ if TYPE_CHECKING:
 
 ITEM_KEYS = ("prompt", "seconds", "seed", "preset", "output")
 MANIFEST_NAME = "manifest.jsonl"
+MANIFEST_PART = "manifest.rank{}.jsonl"  # one rank's rows, while ranks share a batch
 
 
 # ---------------------------------------------------------------------------- reading items
@@ -63,12 +71,13 @@ def read_entries(lines: Iterable[str], source: str) -> Iterator[Entry]:
             yield Entry(number, text)
 
 
-def shard(entries: Iterable[Entry], rank: int, ranks: int) -> Iterator[Entry]:
-    """Rank `rank` of `ranks` takes every ranks-th entry, starting at its own: round robin.
-    Outputs shared between entries are only noticed within one shard."""
+def deal(entries: Iterable[Entry], rank: int, ranks: int) -> Iterator[tuple[Entry, bool]]:
+    """Each entry, and whether rank `rank` of `ranks` makes it: every ranks-th entry, starting
+    at its own (round robin)."""
     if not 0 <= rank < ranks:
         raise ValueError(f"rank must be from 0 to {ranks - 1}, got {rank}")
-    return itertools.islice(entries, rank, None, ranks)
+    for index, entry in enumerate(entries):
+        yield entry, index % ranks == rank
 
 
 def parse_entry(entry: Entry) -> dict[str, Any]:
@@ -183,8 +192,29 @@ def failed(line: int, error: SoravidError, item: BatchItem | None, keys: dict) -
 
 def append_manifest(path: Path, result: ItemResult) -> None:
     """One JSON line, written in one call so a crash cannot leave half a row."""
-    with path.open("a", encoding="utf-8") as manifest:
-        manifest.write(json.dumps(result.record()) + "\n")
+    _append(path, json.dumps(result.record()) + "\n")
+
+
+def _append(path: Path, text: str) -> None:
+    """One write() on an O_APPEND descriptor: lands whole at the end of the file."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, text.encode("utf-8"))
+    finally:
+        os.close(descriptor)
+
+
+def merge_manifest_parts(out_dir: Path) -> int:
+    """Append the rows of every rank's part to the manifest, in input order, and remove the
+    parts; returns the number of rows. Only when no rank is writing (the batch is over)."""
+    parts = sorted(out_dir.glob(MANIFEST_PART.format("*")))
+    rows = [row for part in parts for row in part.read_text(encoding="utf-8").splitlines()]
+    rows.sort(key=lambda row: json.loads(row)["line"])  # stable: a line's rows keep run order
+    if rows:
+        _append(out_dir / MANIFEST_NAME, "".join(row + "\n" for row in rows))
+    for part in parts:
+        part.unlink()
+    return len(rows)
 
 
 @dataclass(frozen=True)
@@ -194,6 +224,14 @@ class BatchSummary:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    def over_all_ranks(self) -> BatchSummary:
+        """The counts summed over every torchrun rank (this process's alone without torchrun)."""
+        from soravid.distributed import all_reduce_sum
+
+        statuses = ("ok", "skipped", "failed")
+        sums = all_reduce_sum([float(self.counts[status]) for status in statuses])
+        return BatchSummary(Counter({s: int(n) for s, n in zip(statuses, sums, strict=True) if n}))
 
 
 class BatchObserver(Protocol):
@@ -217,9 +255,16 @@ class _Unobserved(BatchObserver):
 
 
 class Batch:
-    """Runs items with one model, loaded on the first item that needs it."""
+    """Runs items with one model, loaded on the first item that needs it; with ranks > 1, the
+    share of rank `rank`."""
 
-    def __init__(self, settings: BatchSettings, observer: BatchObserver | None = None) -> None:
+    def __init__(
+        self,
+        settings: BatchSettings,
+        observer: BatchObserver | None = None,
+        rank: int = 0,
+        ranks: int = 1,
+    ) -> None:
         if settings.skip_existing and settings.overwrite:
             raise BadInputError("--skip-existing and --overwrite cannot be combined")
         self.settings = settings
@@ -227,14 +272,21 @@ class Batch:
         # Bad defaults (flags) fail the whole batch before any item; they also pick the model.
         self.model = resolve_preset(settings.preset, **settings.overrides).model
         self.manifest = _out_dir(settings.out_dir) / MANIFEST_NAME
+        self.rank, self.ranks = rank, ranks
+        self.rows = (
+            self.manifest if ranks == 1 else self.manifest.with_name(MANIFEST_PART.format(rank))
+        )
         self._pipeline: Pipeline | None = None
         self._claimed: dict[str, int] = {}  # output path -> line that claimed it
 
     def run(self, entries: Iterable[Entry]) -> BatchSummary:
         counts: Counter = Counter()
-        for entry in entries:
+        for entry, mine in deal(entries, self.rank, self.ranks):
+            if not mine:
+                self.claim_only(entry)
+                continue
             result = self.run_entry(entry)
-            append_manifest(self.manifest, result)
+            append_manifest(self.rows, result)
             self.observer.item_finished(result)
             counts[result.status] += 1
         return BatchSummary(counts)
@@ -255,7 +307,15 @@ class Batch:
         except SoravidError as error:
             return failed(entry.line, error, item, keys)
 
-    def validate(self, line: int, keys: dict[str, Any]) -> BatchItem:
+    def claim_only(self, entry: Entry) -> None:
+        """Another rank makes this entry: claim its output all the same, so that a later entry
+        sharing it fails here as it would in one process. Its own rank reports its errors."""
+        try:
+            self.validate(entry.line, parse_entry(entry), check_existing=False)
+        except SoravidError:
+            pass
+
+    def validate(self, line: int, keys: dict[str, Any], check_existing: bool = True) -> BatchItem:
         """An item from its keys and the settings, its output claimed for this run."""
         settings = self.settings
         prompt, seed, seconds = _prompt(keys), _seed(keys, settings.seed), _seconds(keys)
@@ -269,7 +329,7 @@ class Batch:
             )
         name = _string(keys, "output", None) or default_output_path(prompt, seed)
         output = settings.out_dir / name
-        self._claim(output, line)
+        self._claim(output, line, check_existing)
         return BatchItem(line, prompt, seed, preset, output)
 
     def pipeline(self) -> Pipeline:
@@ -279,15 +339,16 @@ class Batch:
             self._pipeline = Pipeline.load(self.model, self.settings.device)
         return self._pipeline
 
-    def _claim(self, output: Path, line: int) -> None:
+    def _claim(self, output: Path, line: int, check_existing: bool) -> None:
         """Two items never share a file; an existing file is skipped or refused, never replaced
-        unless overwrite is set."""
+        unless overwrite is set. The claim comes first, so it holds whatever the file system
+        says (other ranks claim without looking: the file may be written meanwhile)."""
         key = os.path.abspath(output)
         if key in self._claimed:
             raise BadInputError(f"output {output} is already line {self._claimed[key]}'s output")
-        if not (self.settings.skip_existing and output.is_file()):
-            check_output_path(output, self.settings.overwrite)
         self._claimed[key] = line
+        if check_existing and not (self.settings.skip_existing and output.is_file()):
+            check_output_path(output, self.settings.overwrite)
 
     def _generate(self, pipeline: Pipeline, item: BatchItem) -> ItemResult:
         from soravid.pipeline import GenerationRequest

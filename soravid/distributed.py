@@ -61,6 +61,9 @@ def process_group(backend: str | None = None, timeout: timedelta | None = None) 
     dist.init_process_group(backend, timeout=timeout)
     try:
         yield launch
+        # Leave together: a rank that closes its connections while a peer still sends on them
+        # (the end of the last collective) can abort the peer.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
@@ -129,7 +132,7 @@ def data_parallel(module: nn.Module) -> nn.Module:
     the trained modules' buffers do not change while they train."""
     if not dist.is_initialized():
         return module
-    return DistributedDataParallel(module, broadcast_buffers=False)
+    return DistributedDataParallel(module, forward_sync_buffers=False)
 
 
 def sync_gradients(module: nn.Module, sync: bool) -> AbstractContextManager:

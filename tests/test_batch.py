@@ -16,9 +16,9 @@ from soravid.batch import (
     Batch,
     BatchSettings,
     Entry,
+    deal,
     parse_entry,
     read_entries,
-    shard,
 )
 from soravid.errors import BadInputError
 from soravid.video import probe_video
@@ -53,13 +53,15 @@ def test_an_input_that_is_not_utf8_is_bad_input(tmp_path: Path) -> None:
         list(read_entries(lines, str(path)))
 
 
-def test_shards_split_the_entries_round_robin_without_overlap() -> None:
+def test_ranks_are_dealt_the_entries_round_robin_without_overlap() -> None:
     entries = [Entry(line, f"prompt {line}") for line in range(1, 12)]
-    shards = [list(shard(entries, rank, 3)) for rank in range(3)]
-    assert [entry.line for entry in shards[1]] == [2, 5, 8, 11]
-    assert sorted(e.line for s in shards for e in s) == [e.line for e in entries]
-    with pytest.raises(ValueError, match="rank"):
-        shard(entries, 3, 3)
+    dealt = [list(deal(entries, rank, 3)) for rank in range(3)]
+    assert all([entry for entry, _ in hand] == entries for hand in dealt)  # each sees all
+    shards = [[entry.line for entry, mine in hand if mine] for hand in dealt]
+    assert shards[1] == [2, 5, 8, 11]
+    assert sorted(line for shard in shards for line in shard) == [e.line for e in entries]
+    with pytest.raises(ValueError, match="rank must be from 0 to 2"):
+        next(deal(entries, 3, 3))
 
 
 def test_a_plain_line_is_a_prompt_and_a_brace_line_is_json() -> None:

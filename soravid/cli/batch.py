@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import AbstractContextManager, nullcontext
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
 
@@ -32,6 +33,9 @@ from soravid.cli.common import (
 )
 from soravid.errors import BadInputError, SoravidError
 
+# Ranks meet only at the end of a batch, where the first to finish waits for the slowest.
+BATCH_TIMEOUT = timedelta(days=7)
+
 if TYPE_CHECKING:
     from soravid.batch import BatchItem, BatchSummary, ItemResult
     from soravid.pipeline import ProgressEvent
@@ -43,6 +47,8 @@ EXAMPLES = """Examples:
   printf '%s\\n' "a red circle" "a blue square" | soravid batch - --json
 
   soravid batch items.jsonl -d clips --skip-existing   # resume a batch
+
+  torchrun --standalone --nproc-per-node 8 -m soravid batch items.jsonl -d clips   # 8 GPUs
 
 A line is a prompt, or a JSON object with the keys prompt (required),
 seconds, seed, preset and output, e.g.
@@ -86,8 +92,10 @@ def batch(
     --out-dir; each item's result is appended to <out-dir>/manifest.jsonl.
     stdout lists the clips (with --json, one JSON object per item). A bad
     item is reported on stderr and the rest is made; exit 1 if any failed.
+    Under torchrun each process makes every n-th item.
     """
-    from soravid.batch import Batch, BatchSettings, read_entries
+    from soravid.batch import Batch, BatchSettings, merge_manifest_parts, read_entries
+    from soravid.distributed import launch_from_env, process_group
 
     flags = dict(seconds=seconds, fps=fps, width=width, height=height, aspect=aspect)
     flags |= dict(steps=steps, guidance=guidance, model=model)
@@ -101,10 +109,19 @@ def batch(
         overwrite=overwrite,
         device=device.value,
     )
-    with _open_input(source) as lines, BatchView(quiet, json_output) as view:
-        runner = Batch(settings, view)
-        summary = runner.run(read_entries(lines, _source_name(source)))
-    _finish(summary, runner.manifest, quiet)
+    launch = launch_from_env()
+    if launch.distributed and source == "-":
+        raise BadInputError("under torchrun every process reads the items: pass a FILE, not -")
+    with process_group("gloo", BATCH_TIMEOUT):
+        with _open_input(source) as lines, BatchView(quiet, json_output) as view:
+            runner = Batch(settings, view, launch.rank, launch.world_size)
+            summary = runner.run(read_entries(lines, _source_name(source)))
+        summary = summary.over_all_ranks()  # also waits for every rank to finish
+    if launch.rank == 0:
+        merge_manifest_parts(out_dir)
+        _finish(summary, runner.manifest, quiet)
+    elif summary.counts["failed"]:
+        raise typer.Exit(1)  # rank 0 says why
 
 
 def _source_name(source: str) -> str:

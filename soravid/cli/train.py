@@ -21,6 +21,8 @@ EXAMPLES = """Examples:
   soravid train --recipe shapes --out runs/shapes --resume   # continue after an interruption
 
   soravid train --recipe shapes --out runs/shapes --export soravid/weights/shapes.safetensors
+
+  torchrun --standalone --nproc-per-node 8 -m soravid train --recipe S --out runs/S   # 8 GPUs
 """
 
 
@@ -37,27 +39,51 @@ def train(
         Path | None,
         typer.Option("--export", help="Also write the trained model here (.safetensors)."),
     ] = None,
+    accumulate: Annotated[
+        int,
+        typer.Option(
+            "--accumulate",
+            min=1,
+            help="Micro-batches per step and process (gradient accumulation); a step trains "
+            "on batch_size x processes x this clips. Resume needs the same processes x this.",
+        ),
+    ] = 1,
     quiet: QuietOption = False,
 ) -> None:
     """Train the autoencoder, then the DiT and text encoder, on shapes-world clips rendered on
-    the fly; write <out>/model.safetensors and <out>/losses.png at the end."""
-    from soravid.training.checkpoint import CHECKPOINT_NAME
+    the fly; write <out>/model.safetensors and <out>/losses.png at the end.
+
+    Under torchrun every process trains its share of each batch (DistributedDataParallel) and
+    rank 0 writes the checkpoint, model, curves and progress."""
+    from soravid.distributed import is_main, process_group
     from soravid.training.recipes import RECIPES, get_recipe
+    from soravid.training.trainer import train as run_training
 
     if recipe not in RECIPES:
         raise BadInputError(f"unknown recipe {recipe!r}; known: {', '.join(sorted(RECIPES))}")
+    _check_run_folder(out, resume)
+    with process_group():
+        progress = None if quiet else TrainProgress()
+        state = run_training(get_recipe(recipe), out, resume, progress, accumulate)
+        if is_main():
+            _finish(state, out, export, quiet)
+
+
+def _check_run_folder(out: Path, resume: bool) -> None:
+    """Every rank checks before any joins the others, so none can see rank 0's new
+    checkpoint as an old run."""
+    from soravid.training.checkpoint import CHECKPOINT_NAME
+
     if resume and not (out / CHECKPOINT_NAME).is_file():
         raise BadInputError(f"nothing to resume: no {CHECKPOINT_NAME} in {out}")
     if not resume and (out / CHECKPOINT_NAME).exists():
         raise BadInputError(f"{out} already holds a run; pass --resume or pick another --out")
-    _train(get_recipe(recipe), out, resume, export, quiet)
 
 
-def _train(recipe, out: Path, resume: bool, export: Path | None, quiet: bool) -> None:
+def _finish(state, out: Path, export: Path | None, quiet: bool) -> None:
+    """Rank 0's part: the model file(s) and the loss curves."""
     from soravid.training.export import export_model, loss_curves
-    from soravid.training.trainer import train as run_training
 
-    state = run_training(recipe, out, resume, on_progress=None if quiet else TrainProgress())
     model_path = out / "model.safetensors"
     export_model(out, model_path)
     loss_curves(state.losses, out / "losses.png")
