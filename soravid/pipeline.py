@@ -72,10 +72,10 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 # How Pipeline.plan estimates, in words for the user.
 ESTIMATE_METHOD = (
-    "one full chunk timed on this machine with the model's networks at random weights (none "
-    "loaded): time = chunks x (steps x warm step time + decode time), model loading and "
-    "writing not included; peak memory = this process's peak RSS after that chunk, which "
-    "chunking keeps flat however long the clip (ffmpeg's own memory not included)"
+    "one chunk continuing a clip timed on this machine with the model's networks at random "
+    "weights (none loaded): time = chunks x (steps x warm step time + decode time), model "
+    "loading and writing not included; peak memory = this process's peak RSS after that "
+    "chunk, which chunking keeps flat however long the clip (ffmpeg's own memory not included)"
 )
 
 
@@ -239,8 +239,12 @@ class Pipeline:
 
     def context_span(self) -> int:
         """How many of a clip's last frames `encode_context` encodes, at most."""
-        keep = max(self.model.config.context_frames, self.model.autoencoder.decoder.history)
-        return 1 + (keep - 1) * self.model.config.autoencoder.temporal_factor
+        tf = self.model.config.autoencoder.temporal_factor
+        return 1 + (self._history_frames() - 1) * tf
+
+    def _history_frames(self) -> int:
+        """Latent frames kept from chunk to chunk: the context, and what the decoder looks at."""
+        return max(self.model.config.context_frames, self.model.autoencoder.decoder.history)
 
     def plan(self, request: GenerationRequest) -> GenerationPlan:
         """The chunks that would make this clip from noise, with the time and peak memory they
@@ -266,17 +270,22 @@ class Pipeline:
         )
 
     def measure_chunk_cost(self, request: GenerationRequest) -> ChunkCost:
-        """Make one full-window chunk of the request's canvas with two sampler steps: the
-        second (warm) step and the decode are timed."""
-        preset = request.preset
-        frames = self.model.autoencoder.pixel_frames(self.model.config.window_frames)
+        """Make one chunk of the request's canvas that continues a clip (of zeros), as every
+        chunk but the first does, with two sampler steps: the second (warm) step and the
+        decode are timed."""
+        preset, config = request.preset, self.model.config
+        new_frames = config.window_frames - config.context_frames
+        frames = new_frames * config.autoencoder.temporal_factor
         one_chunk = replace(preset, seconds=frames / preset.fps, steps=2)
+        empty = self._empty_latent(preset)
+        context = empty.new_zeros(empty.shape[:2] + (self._history_frames(),) + empty.shape[3:])
         elapsed: dict[tuple[str, int], float] = {}
 
         def record(event: ProgressEvent) -> None:
             elapsed[event.phase, event.step] = event.elapsed
 
-        for _ in self.frames(replace(request, preset=one_chunk), on_progress=record):
+        calibration = replace(request, preset=one_chunk)
+        for _ in self.frames(calibration, on_progress=record, context=context):
             pass
         step = elapsed["denoise", 2] - elapsed["denoise", 1]
         decode = elapsed["decode", 2] - elapsed["denoise", 2]
@@ -317,22 +326,36 @@ class Pipeline:
     def _frames(
         self, request: GenerationRequest, on_progress: ProgressCallback | None, history: Tensor
     ) -> Iterator[np.ndarray]:
-        preset, config = request.preset, self.model.config
-        autoencoder = self.model.autoencoder
+        preset = request.preset
         chunks = self._plan(preset.frames, history.shape[2])
         clock = ProgressClock(on_progress, len(chunks), preset.steps)
-        keep = max(config.context_frames, autoencoder.decoder.history)
+        keep = self._history_frames()
         with torch.inference_mode(), autocast(self.device):
             text = self._text(request.prompt, preset.guidance)
             remaining = preset.frames
             for chunk in chunks:
                 new = self._denoise_chunk(chunk, history, text, request, clock)
-                video = autoencoder.decode_continuation(history, new)
+                video = self._decode(history, new)
                 history = torch.cat([history, new], dim=2)[:, :, -keep:]
                 clock.report("decode", chunk.index + 1, preset.steps)
                 frames = to_uint8_frames(video[:, :, :remaining])
                 remaining -= len(frames)
                 yield from frames
+
+    def _decode(self, history: Tensor, new: Tensor) -> Tensor:
+        """decode_continuation in pieces, each decoded with the history it looks back on, so no
+        decode spans more latent frames than a window: a chunk that follows others then peaks
+        in memory no higher than the first (one piece each where the decoder looks back a whole
+        window)."""
+        autoencoder, window = self.model.autoencoder, self.model.config.window_frames
+        if history.shape[2] == 0:
+            return autoencoder.decode_continuation(history, new)
+        piece = max(1, window - autoencoder.decoder.history)
+        videos = []
+        for start in range(0, new.shape[2], piece):
+            past = torch.cat([history, new[:, :, :start]], dim=2)
+            videos.append(autoencoder.decode_continuation(past, new[:, :, start : start + piece]))
+        return torch.cat(videos, dim=2)
 
     def _plan(self, frames: int, given_latent_frames: int) -> list[Chunk]:
         """A clip from noise needs 1 + ceil((frames-1)/tf) latent frames (the first decodes to
