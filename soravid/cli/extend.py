@@ -66,8 +66,7 @@ def extend(
 ) -> None:
     """Continue a video: the clip as it is, then the model's continuation of it.
 
-    Any video ffmpeg reads is accepted; other sizes and frame rates are brought to what the
-    model works at and the continuation brought back (a warning says what was done).
+    Any video ffmpeg reads: other sizes and rates are fitted to the model and back (warned).
     """
     from soravid.extend import plan_extension
     from soravid.video import check_output_path
