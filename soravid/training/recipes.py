@@ -71,6 +71,49 @@ class TrainRecipe:
 RECIPES: dict[str, TrainRecipe] = {
     # The embedded model: about two hours on 2 CPU cores.
     "shapes": TrainRecipe(),
+    # GPU recipes (README: memory and time per GPU, from benchmarks/train_cost.py). Canvases
+    # of the shapes recipe's aspects at twice (S) and four times (B) the side; batch_size is
+    # per micro-batch, i.e. per GPU and accumulation step.
+    "S": TrainRecipe(
+        model="S",
+        canvases=[[192, 128], [128, 128], [128, 224], [224, 128]],
+        autoencoder=AutoencoderStage(
+            steps=20_000,
+            batch_size=4,
+            clip_frames=9,
+            learning_rate=5e-4,
+            warmup_steps=500,
+            stats_batches=16,
+        ),
+        dit=DiTStage(
+            steps=100_000,
+            batch_size=8,
+            learning_rate=2e-4,
+            warmup_steps=2_000,
+            ema_decay=0.9999,
+        ),
+        checkpoint_every=1_000,
+    ),
+    "B": TrainRecipe(
+        model="B",
+        canvases=[[384, 256], [256, 256], [256, 448], [448, 256]],
+        autoencoder=AutoencoderStage(
+            steps=40_000,
+            batch_size=2,
+            clip_frames=9,
+            learning_rate=3e-4,
+            warmup_steps=1_000,
+            stats_batches=32,
+        ),
+        dit=DiTStage(
+            steps=200_000,
+            batch_size=2,
+            learning_rate=1e-4,
+            warmup_steps=5_000,
+            ema_decay=0.9999,
+        ),
+        checkpoint_every=1_000,
+    ),
     # For tests: seconds.
     "tiny": TrainRecipe(
         model="tiny",

@@ -45,6 +45,7 @@ from soravid.training.checkpoint import (
 )
 from soravid.training.data import CaptionStyle, DataShard, ShapesClips
 from soravid.training.recipes import AutoencoderStage, DiTStage, TrainRecipe
+from soravid.weights import autocast
 from soravid.world import CAPTION_VOCABULARY
 
 STAGES = ("autoencoder", "dit", "done")
@@ -349,7 +350,8 @@ def train_step(state: TrainState, run: StageRun) -> float:
     total = torch.zeros((), device=state.device)
     for index, shard in enumerate(state.shards):
         with sync_gradients(run.module, sync=index == len(state.shards) - 1):
-            loss = run.micro_loss(shard) / len(state.shards)
+            with autocast(state.device):  # bfloat16 on GPUs; float32 on CPU
+                loss = run.micro_loss(shard) / len(state.shards)
             loss.backward()
         total += loss.detach()
     torch.nn.utils.clip_grad_norm_(
