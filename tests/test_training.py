@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -13,7 +14,7 @@ from soravid.errors import BadInputError
 from soravid.training.checkpoint import load_checkpoint
 from soravid.training.export import export_model, final_losses, running_mean
 from soravid.training.recipes import get_recipe
-from soravid.training.trainer import edge_mask, train
+from soravid.training.trainer import detail_crops, edge_mask, train
 from soravid.video import probe_video
 from soravid.weights import load_model, read_metadata
 
@@ -109,3 +110,12 @@ def test_cli_rejects_unknown_recipe_and_missing_resume(tmp_path: Path) -> None:
     assert runner.invoke(app, ["train", "--recipe", "nope"]).exit_code == 2
     missing = runner.invoke(app, ["train", "--recipe", "tiny", "--out", str(tmp_path), "--resume"])
     assert missing.exit_code == 2
+
+
+def test_detail_crops_centre_on_edges() -> None:
+    video = -torch.ones(4, 3, 2, 48, 64)
+    video[..., 30:36, 50:56] = 1.0  # one small bright square far from the top-left corner
+    crops = detail_crops(video, 16, detail_prob=1.0, rng=np.random.default_rng(0))
+    assert crops.shape == (4, 3, 2, 16, 16)
+    assert all((crop > 0).any() for crop in crops)  # every crop shows part of the square
+    assert detail_crops(video, 0, 1.0, np.random.default_rng(0)) is video  # 0: whole canvas

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -133,12 +134,34 @@ def train_autoencoder(
     optimizer = torch.optim.AdamW(autoencoder.parameters(), lr=stage.learning_rate)
 
     def micro_loss(shard: DataShard) -> Tensor:
-        video = shard.clips.batch(stage.batch_size, stage.clip_frames).video.to(state.device)
+        video = shard.clips.batch(stage.batch_size, stage.clip_frames).video
+        video = detail_crops(video, stage.crop_size, stage.detail_crop_prob, shard.clips.rng)
+        video = video.to(state.device)
         return autoencoder_loss(trained(video), video, stage.edge_weight)
 
     run_stage(state, recipe, out_dir, StageRun(stage, trained, optimizer, micro_loss), on_progress)
     fit_latent_stats(state, recipe)
     advance_stage(state, recipe, out_dir)
+
+
+def detail_crops(video: Tensor, size: int, detail_prob: float, rng: np.random.Generator) -> Tensor:
+    """(B, 3, T, H, W) -> (B, 3, T, size, size): one crop per clip, centred with probability
+    detail_prob on a pixel at an edge of the first frame, else anywhere."""
+    if not size:
+        return video
+    batch, _, _, height, width = video.shape
+    edges = edge_mask(video[:, :, :1])[:, 0, 0]  # (B, H, W)
+    crops = []
+    for index in range(batch):
+        candidates = edges[index].nonzero()
+        if len(candidates) and rng.random() < detail_prob:
+            y, x = candidates[rng.integers(len(candidates))].tolist()
+        else:
+            y, x = int(rng.integers(height)), int(rng.integers(width))
+        top = min(max(y - size // 2, 0), height - size)
+        left = min(max(x - size // 2, 0), width - size)
+        crops.append(video[index, :, :, top : top + size, left : left + size])
+    return torch.stack(crops)
 
 
 def autoencoder_loss(reconstruction: Tensor, video: Tensor, edge_weight: float) -> Tensor:
