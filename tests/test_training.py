@@ -119,3 +119,5 @@ def test_detail_crops_centre_on_edges() -> None:
     assert crops.shape == (4, 3, 2, 16, 16)
     assert all((crop > 0).any() for crop in crops)  # every crop shows part of the square
     assert detail_crops(video, 0, 1.0, np.random.default_rng(0)) is video  # 0: whole canvas
+    wide = detail_crops(video, 56, 0.0, np.random.default_rng(0))
+    assert wide.shape == (4, 3, 2, 48, 56)  # a side longer than the canvas is cut to it

@@ -145,11 +145,13 @@ def train_autoencoder(
 
 
 def detail_crops(video: Tensor, size: int, detail_prob: float, rng: np.random.Generator) -> Tensor:
-    """(B, 3, T, H, W) -> (B, 3, T, size, size): one crop per clip, centred with probability
-    detail_prob on a pixel at an edge of the first frame, else anywhere."""
+    """(B, 3, T, H, W) -> (B, 3, T, size, size) (each side at most the canvas'): one crop per
+    clip, centred with probability detail_prob on a pixel at an edge of the first frame, else
+    anywhere. size 0 keeps the whole canvas."""
+    batch, _, _, height, width = video.shape
     if not size:
         return video
-    batch, _, _, height, width = video.shape
+    crop_h, crop_w = min(size, height), min(size, width)
     edges = edge_mask(video[:, :, :1])[:, 0, 0]  # (B, H, W)
     crops = []
     for index in range(batch):
@@ -158,9 +160,9 @@ def detail_crops(video: Tensor, size: int, detail_prob: float, rng: np.random.Ge
             y, x = candidates[rng.integers(len(candidates))].tolist()
         else:
             y, x = int(rng.integers(height)), int(rng.integers(width))
-        top = min(max(y - size // 2, 0), height - size)
-        left = min(max(x - size // 2, 0), width - size)
-        crops.append(video[index, :, :, top : top + size, left : left + size])
+        top = min(max(y - crop_h // 2, 0), height - crop_h)
+        left = min(max(x - crop_w // 2, 0), width - crop_w)
+        crops.append(video[index, :, :, top : top + crop_h, left : left + crop_w])
     return torch.stack(crops)
 
 
