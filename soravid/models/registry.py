@@ -73,14 +73,15 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         window=3,
         context=1,
     ),
-    # The embedded model: one 5-s window at 8 fps (41 frames -> 11 latent frames) on 2 CPU cores.
+    # The embedded model: windows of 6 latent frames (21 frames, 2.6 s at 8 fps), 2 of them
+    # context, so each chunk adds 2 s; short windows are what lets it train in 2 h on 2 cores.
     "shapes": _config(
         "shapes",
         ae={"base_channels": 32, "latent_channels": 8, "patch_size": 2},
         text={"width": 128, "depth": 2, "heads": 4, "max_tokens": 24},
         dit={"width": 192, "depth": 8, "heads": 4},
-        window=11,
-        context=3,
+        window=6,
+        context=2,
     ),
     "S": _config(
         "S",

@@ -31,7 +31,7 @@ class AutoencoderStage:
 
 @dataclass
 class DiTStage:
-    steps: int = 2500
+    steps: int = 2200
     batch_size: int = 8
     learning_rate: float = 4e-4
     warmup_steps: int = 200
@@ -40,7 +40,7 @@ class DiTStage:
     uncond_prob: float = 0.1  # empty caption, so classifier-free guidance has an unconditional
     paraphrase_prob: float = 0.8  # otherwise the canonical caption
     part_drop_prob: float = 0.15  # each of size, motion, background left out of the caption
-    max_context_frames: int = 4  # clean latent frames given as context: 0..this, uniformly
+    max_context_frames: int = 3  # clean latent frames given as context: 0..this, uniformly
     context_noise: float = 0.1  # context frames sit at a flow time drawn from [0, this]
     per_frame_time_prob: float = 0.5  # independent time per frame (diffusion forcing)
     mid_clip_prob: float = 0.5  # window starts mid-clip, as every chunk after the first does
