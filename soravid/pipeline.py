@@ -30,11 +30,11 @@ from soravid.models.registry import SoravidModel, build_model
 from soravid.models.text import TextEmbedding
 from soravid.weights import (
     autocast,
-    embedded_model_path,
     load_model,
     model_header,
     model_id,
     resolve_device,
+    resolve_model_path,
 )
 
 
@@ -178,7 +178,7 @@ class Pipeline:
     @classmethod
     def load(cls, model: str = "embedded", device: str = "auto") -> Pipeline:
         """Load the embedded model or a .safetensors file on a device (auto|cpu|cuda|mps)."""
-        path = _model_path(model)
+        path = resolve_model_path(model)
         target = resolve_device(device)
         return cls(load_model(path, target), model_id(path), target)
 
@@ -186,7 +186,7 @@ class Pipeline:
     def from_header(cls, model: str = "embedded", device: str = "auto") -> Pipeline:
         """The networks a model file describes, at random weights (its tensors are not read):
         enough to plan and time generation, not to make video worth watching."""
-        path = _model_path(model)
+        path = resolve_model_path(model)
         config, vocabulary = model_header(path)
         target = resolve_device(device)
         return cls(build_model(config, vocabulary).to(target), model_id(path), target)
@@ -409,12 +409,3 @@ class Pipeline:
         self.check_canvas(request.preset)
         if request.seed < 0:
             raise BadInputError(f"seed must be 0 or more, got {request.seed}")
-
-
-def _model_path(model: str) -> Path:
-    if model != "embedded":
-        return Path(model)
-    path = embedded_model_path()
-    if not path.is_file():
-        raise BadInputError("no embedded model is bundled in this build; pass --model PATH")
-    return path

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -21,12 +23,23 @@ from soravid.errors import BadInputError
 from soravid.models.registry import ModelConfig, SoravidModel, build_model
 
 CONFIG_KEY, VOCABULARY_KEY = "soravid.config", "soravid.vocabulary"
+TRAINING_KEY = "soravid.training"  # how the weights were trained (recipe, time, losses)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def embedded_model_path() -> Path:
     """Where the embedded default model lives inside the package (absent until one is trained)."""
     return Path(__file__).parent / "weights" / "shapes.safetensors"
+
+
+def resolve_model_path(model: str) -> Path:
+    """The file behind a model name: "embedded" or a path."""
+    if model != "embedded":
+        return Path(model)
+    path = embedded_model_path()
+    if not path.is_file():
+        raise BadInputError("no embedded model is bundled in this build; pass --model PATH")
+    return path
 
 
 def save_model(
@@ -102,13 +115,38 @@ def _check_keys(path: Path, name: str, found: dict, expected: dict) -> None:
 
 def model_id(path: Path) -> str:
     """`<config name>@<first 12 hex digits of the file's sha256>`."""
-    path = Path(path)
-    config, _ = _recipe(path, read_metadata(path))
+    config, _ = _recipe(Path(path), read_metadata(Path(path)))
+    return f"{config.name}@{file_sha256(Path(path))[:12]}"
+
+
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with Path(path).open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return f"{config.name}@{digest.hexdigest()[:12]}"
+    return digest.hexdigest()
+
+
+def describe_model(path: Path) -> dict[str, Any]:
+    """What `soravid info` shows of a model file: id, hash, size, parameters, windows and how
+    it was trained. Reads only the header and tensor shapes, not the weights."""
+    path = Path(path)
+    metadata = read_metadata(path)
+    config, vocabulary = _recipe(path, metadata)
+    with safe_open(str(path), framework="pt") as handle:
+        parameters = sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
+    return {
+        "path": str(path),
+        "id": model_id(path),
+        "sha256": file_sha256(path),
+        "bytes": path.stat().st_size,
+        "config": config.name,
+        "parameters": parameters,
+        "vocabulary": len(vocabulary),
+        "window_frames": config.window_frames,
+        "context_frames": config.context_frames,
+        "training": json.loads(metadata[TRAINING_KEY]) if TRAINING_KEY in metadata else None,
+    }
 
 
 def resolve_device(name: str | torch.device) -> torch.device:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from soravid import pipeline as pipeline_module
+from soravid import weights as weights_module
 from soravid.cli import app
 from soravid.video import probe_video, read_frames
 
@@ -87,7 +87,7 @@ def test_missing_model_file_is_exit_2_and_writes_nothing(tmp_path: Path) -> None
 
 
 def test_no_embedded_model_is_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline_module, "embedded_model_path", lambda: tmp_path / "none")
+    monkeypatch.setattr(weights_module, "embedded_model_path", lambda: tmp_path / "none")
     result = generate("a red circle", "-o", str(tmp_path / "clip.mp4"))
     assert result.exit_code == 2
     assert "no embedded model is bundled in this build; pass --model PATH" in result.stderr

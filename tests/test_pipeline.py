@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from soravid import pipeline as pipeline_module
+from soravid import weights as weights_module
 from soravid.config import ResolvedPreset
 from soravid.errors import BadInputError
 from soravid.pipeline import (
@@ -122,7 +122,7 @@ def test_unknown_words_come_from_the_vocabulary(pipeline: Pipeline) -> None:
 
 
 def test_missing_embedded_model_says_to_pass_a_model(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(pipeline_module, "embedded_model_path", lambda: tmp_path / "none")
+    monkeypatch.setattr(weights_module, "embedded_model_path", lambda: tmp_path / "none")
     with pytest.raises(BadInputError, match="no embedded model is bundled in this build"):
         Pipeline.load("embedded")
 

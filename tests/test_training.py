@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,14 @@ def test_detail_crops_centre_on_edges() -> None:
     assert detail_crops(video, 0, 1.0, np.random.default_rng(0)) is video  # 0: whole canvas
     wide = detail_crops(video, 56, 0.0, np.random.default_rng(0))
     assert wide.shape == (4, 3, 2, 48, 56)  # a side longer than the canvas is cut to it
+
+
+def test_info_describes_a_trained_model(finished_run: Path, tmp_path: Path) -> None:
+    path = tmp_path / "model.safetensors"
+    export_model(finished_run, path)
+    result = CliRunner().invoke(app, ["info", "--model", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["id"] == f"tiny@{record['sha256'][:12]}"
+    assert record["training"]["seed"] == 0 and "dit" in record["training"]["final_losses"]
+    assert record["parameters"] == sum(p.numel() for p in load_model(path).state_dict().values())

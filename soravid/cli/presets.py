@@ -46,20 +46,64 @@ def show(
     typer.echo(preset_yaml(resolve_preset(name), load_preset(name).description), nl=False)
 
 
-@app.command(epilog="Examples: soravid info clip.mp4 · soravid info --json *.mp4")
+INFO_EXAMPLES = """Examples:
+
+  soravid info clip.mp4                  # a clip: duration, size, fps, frames, recipe
+
+  soravid info --json *.mp4
+
+  soravid info                           # the embedded model: id, sha256, training
+
+  soravid info --model my-model.safetensors
+"""
+
+
+@app.command(epilog=INFO_EXAMPLES)
 def info(
-    paths: Annotated[list[Path], typer.Argument(help="Video files.", show_default=False)],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Video files.", show_default=False)
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Describe a model ('embedded' or a .safetensors file)."),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Show a video's duration, size, fps, frame count and the soravid recipe it carries."""
+    """Show a video's duration, size, fps, frame count and the soravid recipe it carries;
+    without videos, describe the model (by default the embedded one): id, hash, training."""
     from soravid.video import probe_video
 
-    for path in paths:
+    if model is not None or not paths:
+        _model_info(model or "embedded", json_output)
+    for path in paths or []:
         video = probe_video(path)
         if json_output:
             emit_json(video_record(video))
         else:
             console().print(_video_table(video))
+
+
+def _model_info(model: str, json_output: bool) -> None:
+    from soravid.weights import describe_model, resolve_model_path
+
+    description = describe_model(resolve_model_path(model))
+    if json_output:
+        emit_json(description)
+        return
+    table = _table_grid()
+    for key, value in description.items():
+        if key == "training" and value:
+            losses = ", ".join(f"{k} {v}" for k, v in value["final_losses"].items())
+            minutes = value["train_seconds"] / 60
+            value = f"seed {value['seed']}, {minutes:.1f} min, final loss {losses}"
+        table.add_row(key, str(value))
+    console().print(table)
+
+
+def _table_grid() -> Any:
+    from rich.table import Table
+
+    return Table.grid(padding=(0, 2))
 
 
 def preset_record(resolved: ResolvedPreset) -> dict[str, Any]:
@@ -103,9 +147,8 @@ def _presets_table(rows: list[tuple[ResolvedPreset, str]]) -> Any:
 
 def _video_table(video: VideoInfo) -> Any:
     from rich.markup import escape
-    from rich.table import Table
 
-    table = Table.grid(padding=(0, 2))
+    table = _table_grid()
     table.add_row("[bold]file[/]", escape(str(video.path)))
     table.add_row("duration", f"{video.seconds:.2f} s ({video.frames} frames at {video.fps:g} fps)")
     table.add_row("size", f"{video.width}x{video.height}")

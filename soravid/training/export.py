@@ -10,10 +10,8 @@ import torch
 from soravid.models.registry import SoravidModel, build_model
 from soravid.training.checkpoint import decode_json, load_checkpoint
 from soravid.training.recipes import TrainRecipe
-from soravid.weights import save_model
+from soravid.weights import TRAINING_KEY, save_model
 from soravid.world import CAPTION_VOCABULARY
-
-TRAINING_KEY = "soravid.training"
 
 
 def export_model(run_dir: Path, output: Path) -> SoravidModel:
