@@ -136,3 +136,13 @@ def test_padding_invents_no_border(padding: str) -> None:
     spread = latent.amax(dim=(3, 4)) - latent.amin(dim=(3, 4))
     assert spread.abs().max() < 1e-5
     assert (decoded.amax(dim=(3, 4)) - decoded.amin(dim=(3, 4))).abs().max() < 1e-5
+
+
+def test_flat_colours_reach_the_latent() -> None:
+    """Two flat clips of different colours encode differently: a norm over each frame's pixels
+    would map every flat clip to the same latent, and the decoder could not know its colour."""
+    autoencoder = make_autoencoder()
+    red, navy = torch.zeros(1, 3, 5, 16, 24), torch.zeros(1, 3, 5, 16, 24)
+    red[:, 0], navy[:, 2] = 0.8, -0.6
+    with torch.no_grad():
+        assert not torch.allclose(autoencoder.encode(red), autoencoder.encode(navy), atol=1e-3)

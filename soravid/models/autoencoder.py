@@ -7,7 +7,7 @@ covers, and a decoded frame only on latent frames up to its own. So a clip's tai
 as context, and decoding can stream chunk by chunk.
 
 How it stays causal: temporal convolutions pad only the past (repeating the first frame),
-temporal strides keep the first frame alone, and normalisation is per frame (a norm over time
+temporal strides keep the first frame alone, and normalisation is per pixel (a norm over time
 would leak the future). Spatial padding repeats or wraps edge pixels rather than inventing a
 zero border (zero padding left faint artefacts along the image border, FINDINGS.md). Nothing
 here knows the shapes world: it is a general RGB autoencoder.
@@ -72,15 +72,19 @@ class AutoencoderConfig:
         return self.base_channels * 2**level
 
 
-class FrameNorm(nn.GroupNorm):
-    """GroupNorm over (C, H, W) of each frame on its own."""
+class ChannelNorm(nn.LayerNorm):
+    """LayerNorm over the channels of each pixel of each frame.
+
+    It keeps each pixel's absolute level, so a flat colour survives it. A GroupNorm over each
+    frame (one channel per group at these widths) subtracted every channel's spatial mean:
+    the autoencoder lost the colours of backgrounds and objects and never recovered them.
+    """
 
     def __init__(self, channels: int) -> None:
-        super().__init__(math.gcd(channels, 32), channels, eps=1e-6)
+        super().__init__(channels, eps=1e-6)
 
     def forward(self, x: Tensor) -> Tensor:
-        frames = rearrange(x, "b c t h w -> (b t) c h w")
-        return rearrange(super().forward(frames), "(b t) c h w -> b c t h w", t=x.shape[2])
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
 
 
 class SpatialConv(nn.Module):
@@ -127,9 +131,9 @@ class ResBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, padding: str, rate: int) -> None:
         super().__init__()
-        self.norm1 = FrameNorm(cin)
+        self.norm1 = ChannelNorm(cin)
         self.conv1 = SpatialConv(cin, cout, 3, padding)
-        self.norm2 = FrameNorm(cout)
+        self.norm2 = ChannelNorm(cout)
         self.conv2 = SpatialConv(cout, cout, 3, padding)
         self.time = CausalTimeConv(cout, cout, 3, rate)
         self.skip = SpatialConv(cin, cout, 1, padding) if cin != cout else nn.Identity()
@@ -209,7 +213,7 @@ class Encoder(nn.Module):
             rate //= 2 if time else 1
         top = c(config.levels)
         layers += [ResBlock(top, top, pad, rate) for _ in range(config.blocks_per_level)]
-        layers += [FrameNorm(top), nn.SiLU(), SpatialConv(top, config.latent_channels, 3, pad)]
+        layers += [ChannelNorm(top), nn.SiLU(), SpatialConv(top, config.latent_channels, 3, pad)]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, video: Tensor) -> Tensor:
@@ -231,7 +235,7 @@ class Decoder(nn.Module):
                 ResBlock(c(level), c(level), pad, rate) for _ in range(config.blocks_per_level)
             ]
         pixels = 3 * config.patch_size**2
-        layers += [FrameNorm(c(0)), nn.SiLU(), SpatialConv(c(0), pixels, 3, pad)]
+        layers += [ChannelNorm(c(0)), nn.SiLU(), SpatialConv(c(0), pixels, 3, pad)]
         layers.append(UnfoldPatches(config.patch_size))
         self.layers = nn.Sequential(*layers)
         # Latent frames of the past that a decoded frame depends on: the lookbacks add up.

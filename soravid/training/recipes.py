@@ -14,7 +14,7 @@ from typing import Any
 
 @dataclass
 class AutoencoderStage:
-    steps: int = 3000
+    steps: int = 2500
     batch_size: int = 8
     clip_frames: int = 9  # 1 mod the temporal factor: the first frame alone, then two groups
     # The autoencoder is convolutional, so it trains on crops: a fraction of the cost per
@@ -31,7 +31,7 @@ class AutoencoderStage:
 
 @dataclass
 class DiTStage:
-    steps: int = 2200
+    steps: int = 1500
     batch_size: int = 8
     learning_rate: float = 4e-4
     warmup_steps: int = 200
