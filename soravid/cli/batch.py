@@ -29,7 +29,7 @@ from soravid.cli.common import (
     WidthOption,
     emit_json,
     print_error,
-    warn,
+    warn_unknown_words,
 )
 from soravid.errors import BadInputError, SoravidError
 
@@ -169,9 +169,7 @@ class BatchView:
     def item_started(self, item: BatchItem, unknown_words: list[str]) -> None:
         if not self.quiet:
             typer.echo(f"line {item.line}: {item.prompt} -> {item.output}", err=True)
-        if unknown_words:
-            words = ", ".join(f"'{word}'" for word in unknown_words)
-            warn(f"line {item.line}: the model does not know {words}; generating anyway")
+        warn_unknown_words(unknown_words, where=f"line {item.line}: ")
         self._progress = ProgressView(self.quiet).__enter__()
 
     def progress(self, event: ProgressEvent) -> None:

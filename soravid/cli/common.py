@@ -44,11 +44,16 @@ def warn(message: str) -> None:
     _print_message("[bold yellow]warning:[/]", message)
 
 
-def warn_unknown_words(words: list[str]) -> None:
-    """Name the prompt's words the model does not know, if any; it generates anyway."""
+def quoted(words: list[str]) -> str:
+    """ "'a', 'b'": words named in a message."""
+    return ", ".join(f"'{word}'" for word in words)
+
+
+def warn_unknown_words(words: list[str], where: str = "") -> None:
+    """Name the prompt's words the model does not know, if any; it generates anyway.
+    `where` prefixes the message (a batch names the input line)."""
     if words:
-        named = ", ".join(f"'{word}'" for word in words)
-        warn(f"the model does not know {named}; generating anyway")
+        warn(f"{where}the model does not know {quoted(words)}; generating anyway")
 
 
 def _print_message(label: str, message: str) -> None:

@@ -21,6 +21,7 @@ from soravid.cli.common import (
     console,
     emit_json,
     is_animated,
+    quoted,
     warn,
 )
 from soravid.errors import BadInputError
@@ -53,8 +54,7 @@ def judge(
     with _frame_progress(quiet) as progress:
         verdict = judge_video(clip, caption, on_progress=progress)
     if verdict.unknown_words:
-        words = ", ".join(f"'{word}'" for word in verdict.unknown_words)
-        warn(f"the judge ignores {words} (not in the shapes world)")
+        warn(f"the judge ignores {quoted(verdict.unknown_words)} (not in the shapes world)")
     if json_output:
         emit_json(verdict.to_dict())
     else:
@@ -174,8 +174,8 @@ def eval_command(
     with _EvalView(quiet) as view:
         report = evaluate(pipeline, resolved, n, seed, folder, canonical, on_progress=view)
     if report["model_unknown_words"]:
-        words = ", ".join(f"'{w}'" for w in report["model_unknown_words"])
-        warn(f"the model does not know {words}, used in some captions")
+        named = quoted(report["model_unknown_words"])
+        warn(f"the model does not know {named}, used in some captions")
     summary = {key: report[key] for key in ("clips", "accuracy", "every_window", "drift")}
     if json_output:
         emit_json({**summary, "model": report["model"], "out_dir": str(folder)})
