@@ -82,9 +82,17 @@ class DataShard:
     """One shard's clips and its torch generator (flow times, context lengths, noise)."""
 
     def __init__(self, canvases: list[list[int]], fps: int, seed: int, index: int) -> None:
-        self.index = index
+        self.index, self.seed = index, seed
         self.clips = ShapesClips(canvases, fps, shard_seed(seed, index))
         self.noise = torch.Generator().manual_seed(shard_seed(seed, index))
+
+    def start_stage(self, stage: int) -> None:
+        """Fresh streams for a later stage, derived from (seed, index, stage): what a stage
+        draws then depends on the weights it starts from, not on how many draws came before."""
+        sequence = np.random.SeedSequence([self.seed, self.index, stage])
+        stage_seed = int(sequence.generate_state(1)[0])
+        self.clips.rng = np.random.default_rng(stage_seed)
+        self.noise.manual_seed(stage_seed)
 
     def state(self) -> dict:
         """Plain data for a checkpoint (numpy's 128-bit state as JSON text)."""

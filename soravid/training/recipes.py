@@ -31,9 +31,9 @@ class AutoencoderStage:
 
 @dataclass
 class DiTStage:
-    steps: int = 1500
+    steps: int = 4000
     batch_size: int = 8
-    learning_rate: float = 4e-4
+    learning_rate: float = 5e-4
     warmup_steps: int = 200
     weight_decay: float = 0.01
     ema_decay: float = 0.999
@@ -42,7 +42,7 @@ class DiTStage:
     part_drop_prob: float = 0.15  # each of size, motion, background left out of the caption
     max_context_frames: int = 3  # clean latent frames given as context: 0..this, uniformly
     context_noise: float = 0.1  # context frames sit at a flow time drawn from [0, this]
-    per_frame_time_prob: float = 0.5  # independent time per frame (diffusion forcing)
+    per_frame_time_prob: float = 0.3  # independent time per frame (diffusion forcing)
     mid_clip_prob: float = 0.5  # window starts mid-clip, as every chunk after the first does
     mid_clip_offset: int = 2  # latent frames encoded before such a window and dropped
 

@@ -209,6 +209,9 @@ def train_dit(
 ) -> None:
     stage = recipe.dit
     model = state.model
+    if state.step == 0 and state.ema is None:
+        for shard in state.shards:
+            shard.start_stage(STAGES.index("dit"))
     model.autoencoder.eval().requires_grad_(False)
     model.dit.train()
     model.text_encoder.train()
@@ -228,7 +231,7 @@ def train_dit(
         return objective(dit_inputs(model, shard, stage, style, state.device))
 
     def after_step() -> None:
-        update_ema(state.ema, parameters, stage.ema_decay)
+        update_ema(state.ema, parameters, ema_decay(stage.ema_decay, state.step))
 
     run = StageRun(stage, objective, optimizer, micro_loss, after_step)
     run_stage(state, recipe, out_dir, run, on_progress)
@@ -314,6 +317,14 @@ def latent_window(
     clips = data.batch(stage.batch_size, frames, style)
     latent = model.autoencoder.encode(clips.video.to(device))  # (B, C, window + offset, h, w)
     return latent[:, :, offset:], clips.captions
+
+
+def ema_decay(target: float, step: int) -> float:
+    """The EMA's decay after `step` steps: warmed up, (1 + step) / (10 + step), to the target.
+
+    A fixed 0.999 from the first step keeps 0.999^n of the initial weights in the average: 22%
+    after 1,500 steps, and the shipped model of 1,500 steps suffered from it."""
+    return min(target, (1 + step) / (10 + step))
 
 
 @torch.no_grad()
