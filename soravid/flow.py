@@ -80,6 +80,7 @@ def denoise(
     guidance: float = 1.0,
     on_step: StepCallback | None = None,
     context_time: float = 0.0,
+    guidance_until: float = 0.0,
 ) -> Tensor:
     """Euler integration from noise (t=1) to data (t=0) along `schedule`.
 
@@ -88,19 +89,29 @@ def denoise(
     keeps long videos from inheriting their own artefacts); the rest start as `noise`.
     With guidance != 1 the model sees the batch twice, [x; x]: it must condition the first half
     on the prompt and the second on the empty caption (the caller binds that conditioning), and
-    v = v_uncond + guidance * (v_cond - v_uncond).
+    v = v_uncond + guidance * (v_cond - v_uncond). Guidance applies only at steps starting above
+    flow time `guidance_until`; the later ones see x alone, to be conditioned on the prompt.
     """
     fixed = _noised_context(noise, context, context_frames, context_time)
     x = _with_context(noise, fixed)
     steps = len(schedule) - 1
     for step in range(steps):
         t = _frame_times(x, context_frames, schedule[step], context_time)
-        velocity = _guided_velocity(model_fn, x, t, guidance)
+        guided = step < guided_steps(schedule, guidance, guidance_until)
+        velocity = _guided_velocity(model_fn, x, t, guidance if guided else 1.0)
         step_size = float(schedule[step + 1] - schedule[step])  # negative: time runs to 0
         x = _with_context(x + step_size * velocity, fixed)
         if on_step is not None:
             on_step(step + 1, steps)
     return x
+
+
+def guided_steps(schedule: Tensor, guidance: float, guidance_until: float = 0.0) -> int:
+    """How many of the schedule's steps (the first ones) use guidance: those starting at a time
+    above guidance_until; none when guidance is 1."""
+    if guidance == 1.0:
+        return 0
+    return int((schedule[:-1] > guidance_until).sum())
 
 
 def _noised_context(

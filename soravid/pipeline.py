@@ -25,7 +25,7 @@ from torch import Tensor
 from soravid import __version__
 from soravid.config import ResolvedPreset
 from soravid.errors import BadInputError
-from soravid.flow import denoise, make_noise, time_schedule
+from soravid.flow import denoise, guided_steps, make_noise, time_schedule
 from soravid.models.registry import SoravidModel, build_model
 from soravid.models.text import TextEmbedding
 from soravid.weights import (
@@ -73,7 +73,8 @@ ProgressCallback = Callable[[ProgressEvent], None]
 # How Pipeline.plan estimates, in words for the user.
 ESTIMATE_METHOD = (
     "one chunk continuing a clip timed on this machine with the model's networks at random "
-    "weights (none loaded): time = chunks x (steps x warm step time + decode time), model "
+    "weights (none loaded): time = chunks x (model passes x warm pass time + decode time), "
+    "a guided step being two passes; model "
     "loading and writing not included; peak memory = this process's peak RSS after that "
     "chunk, which chunking keeps flat however long the clip (ffmpeg's own memory not included)"
 )
@@ -90,7 +91,7 @@ class GenerationPlan:
     window_frames: int  # latent frames a chunk denoises, context included
     context_frames: int  # clean latent frames each chunk after the first carries over
     steps: int  # sampler steps per chunk
-    model_passes: int  # DiT forward passes in all: chunks x steps, twice with guidance
+    model_passes: int  # DiT passes in all: chunks x steps, twice for guided steps
     estimated_seconds: float
     estimated_peak_mb: float | None  # None where the platform cannot tell peak memory
     estimate: str = ESTIMATE_METHOD
@@ -98,7 +99,7 @@ class GenerationPlan:
 
 @dataclass(frozen=True)
 class ChunkCost:
-    step_seconds: float  # one sampler step over a full window, guidance included
+    step_seconds: float  # one sampler step over a full window, guided unless guidance is 1
     decode_seconds: float  # decoding one chunk's frames
     peak_bytes: int | None  # the process's peak RSS after the chunk
 
@@ -253,8 +254,10 @@ class Pipeline:
         preset, config = request.preset, self.model.config
         chunks = self._plan(preset.frames, 0)
         cost = self.measure_chunk_cost(request)
-        passes = 1 if preset.guidance == 1.0 else 2
-        chunk_seconds = preset.steps * cost.step_seconds + cost.decode_seconds
+        schedule = time_schedule(preset.steps, config.schedule_shift)
+        passes = preset.steps + guided_steps(schedule, preset.guidance, preset.guidance_until)
+        pass_seconds = cost.step_seconds / (1 if preset.guidance == 1.0 else 2)
+        chunk_seconds = passes * pass_seconds + cost.decode_seconds
         peak = cost.peak_bytes
         return GenerationPlan(
             frames=preset.frames,
@@ -264,7 +267,7 @@ class Pipeline:
             window_frames=config.window_frames,
             context_frames=config.context_frames,
             steps=preset.steps,
-            model_passes=len(chunks) * preset.steps * passes,
+            model_passes=len(chunks) * passes,
             estimated_seconds=len(chunks) * chunk_seconds,
             estimated_peak_mb=None if peak is None else peak / 2**20,
         )
@@ -276,7 +279,7 @@ class Pipeline:
         preset, config = request.preset, self.model.config
         new_frames = config.window_frames - config.context_frames
         frames = new_frames * config.autoencoder.temporal_factor
-        one_chunk = replace(preset, seconds=frames / preset.fps, steps=2)
+        one_chunk = replace(preset, seconds=frames / preset.fps, steps=2, guidance_until=0.0)
         empty = self._empty_latent(preset)
         context = empty.new_zeros(empty.shape[:2] + (self._history_frames(),) + empty.shape[3:])
         elapsed: dict[tuple[str, int], float] = {}
@@ -383,8 +386,14 @@ class Pipeline:
         shape = (1, channels, chunk.context + chunk.new, height, width)
         noise = make_noise(shape, chunk_seed(request.seed, chunk.index)).to(self.device)
         context = history[:, :, history.shape[2] - chunk.context :] if chunk.context else None
+        prompt_only = text.first(1)
+
+        def velocity(x: Tensor, t: Tensor) -> Tensor:
+            # Guided steps batch the prompt with the empty caption; the others see x alone.
+            return self.model.velocity(x, t, text if len(x) == len(text.mask) else prompt_only)
+
         latent = denoise(
-            lambda x, t: self.model.velocity(x, t, text),
+            velocity,
             noise,
             context,
             chunk.context,
@@ -392,6 +401,7 @@ class Pipeline:
             guidance=request.preset.guidance,
             on_step=lambda step, _: clock.report("denoise", chunk.index + 1, step),
             context_time=self.model.config.context_time,
+            guidance_until=request.preset.guidance_until,
         )
         return latent[:, :, chunk.context :].float()
 

@@ -142,6 +142,10 @@ def test_a_missing_preset_file_is_named(tmp_path):
         ("aspect: '16:9'\nshort_side: 20\n", "short_side must be a multiple of 8"),
         ("aspect: sixteen\nshort_side: 64\n", "aspect must look like W:H"),
         ("sampler:\n  steps: 0\nwidth: 64\nheight: 64\n", "sampler.steps must be from 1"),
+        (
+            "sampler:\n  guidance_until: 1.5\nwidth: 64\nheight: 64\n",
+            "sampler.guidance_until must be from 0 to 1",
+        ),
     ],
 )
 def test_bad_preset_files_name_the_file_and_key(tmp_path, text, expected):

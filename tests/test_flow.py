@@ -7,6 +7,7 @@ import torch
 
 from soravid.flow import (
     denoise,
+    guided_steps,
     flow_matching_loss,
     interpolate,
     make_noise,
@@ -121,3 +122,22 @@ def test_guidance_batches_conditional_and_unconditional_together() -> None:
     out = denoise(model_fn, noise, None, 0, time_schedule(4), guidance=3.0)
     assert batches == [4] * 4
     torch.testing.assert_close(out, torch.full_like(noise, -3.0))  # x0 = noise - 3 * 1
+
+
+def test_guidance_stops_below_guidance_until() -> None:
+    """Steps starting above guidance_until are guided (batch doubled), the rest see x alone
+    and take the prompt's velocity unchanged."""
+    noise = torch.zeros(1, 1, 2, 2, 2)
+    batches = []
+
+    def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        batches.append(x.shape[0])
+        return torch.cat([torch.ones_like(x[:1]), torch.zeros_like(x[1:])])
+
+    schedule = time_schedule(4)  # 1, 0.75, 0.5, 0.25, 0
+    assert guided_steps(schedule, 3.0, 0.5) == 2
+    assert guided_steps(schedule, 1.0, 0.5) == 0
+    out = denoise(model_fn, noise, None, 0, schedule, guidance=3.0, guidance_until=0.5)
+    assert batches == [2, 2, 1, 1]
+    # Two guided steps of size 0.25 move by 3 each, two plain ones by 1 each.
+    torch.testing.assert_close(out, torch.full_like(noise, -0.25 * (3 + 3 + 1 + 1)))

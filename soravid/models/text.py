@@ -62,6 +62,10 @@ class TextEmbedding:
     mask: Tensor
     pooled: Tensor
 
+    def first(self, count: int) -> TextEmbedding:
+        """The embedding of the first `count` texts of the batch."""
+        return TextEmbedding(self.tokens[:count], self.mask[:count], self.pooled[:count])
+
 
 class TextBlock(nn.Module):
     """A pre-norm transformer encoder block."""
