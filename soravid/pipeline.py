@@ -332,33 +332,19 @@ class Pipeline:
         preset = request.preset
         chunks = self._plan(preset.frames, history.shape[2])
         clock = ProgressClock(on_progress, len(chunks), preset.steps)
-        keep = self._history_frames()
+        autoencoder, keep = self.model.autoencoder, self.model.config.context_frames
         with torch.inference_mode(), autocast(self.device):
             text = self._text(request.prompt, preset.guidance)
+            decode_cache = autoencoder.decode_cache(history)
             remaining = preset.frames
             for chunk in chunks:
                 new = self._denoise_chunk(chunk, history, text, request, clock)
-                video = self._decode(history, new)
+                video = autoencoder.decode(new, decode_cache)
                 history = torch.cat([history, new], dim=2)[:, :, -keep:]
                 clock.report("decode", chunk.index + 1, preset.steps)
                 frames = to_uint8_frames(video[:, :, :remaining])
                 remaining -= len(frames)
                 yield from frames
-
-    def _decode(self, history: Tensor, new: Tensor) -> Tensor:
-        """decode_continuation in pieces, each decoded with the history it looks back on, so no
-        decode spans more latent frames than a window: a chunk that follows others then peaks
-        in memory no higher than the first (one piece each where the decoder looks back a whole
-        window)."""
-        autoencoder, window = self.model.autoencoder, self.model.config.window_frames
-        if history.shape[2] == 0:
-            return autoencoder.decode_continuation(history, new)
-        piece = max(1, window - autoencoder.decoder.history)
-        videos = []
-        for start in range(0, new.shape[2], piece):
-            past = torch.cat([history, new[:, :, :start]], dim=2)
-            videos.append(autoencoder.decode_continuation(past, new[:, :, start : start + piece]))
-        return torch.cat(videos, dim=2)
 
     def _plan(self, frames: int, given_latent_frames: int) -> list[Chunk]:
         """A clip from noise needs 1 + ceil((frames-1)/tf) latent frames (the first decodes to

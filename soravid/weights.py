@@ -163,11 +163,21 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return torch.device(name)
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on GPUs; full float32 on CPU, where bfloat16 is slow or inexact."""
+def autocast(device: torch.device, training: bool = False) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on GPUs. On CPU only for inference, and only where the CPU multiplies
+    bfloat16 natively (AVX512-BF16 or AMX): there it runs the DiT and the decoder about 1.5x
+    faster (velocity within 1%, pixels within 3 levels); emulated bfloat16 would be slower
+    than float32, and CPU training stays in float32."""
     if device.type in ("cuda", "mps"):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if device.type == "cpu" and not training and native_cpu_bfloat16():
+        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def native_cpu_bfloat16() -> bool:
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private; absent: False
+    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
 
 
 def _stored(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:

@@ -99,13 +99,14 @@ def test_streamed_decode_matches_a_whole_decode(chunk_frames: int) -> None:
     torch.testing.assert_close(torch.cat(chunks, dim=2), whole, atol=1e-5, rtol=0)
 
 
-def test_decode_continuation_uses_only_its_bounded_history() -> None:
+def test_decode_cache_needs_only_a_bounded_history() -> None:
     autoencoder = make_autoencoder()
     latent = torch.randn(1, 4, 12, 4, 6)
     keep = autoencoder.decoder.history
     with torch.no_grad():
         whole = autoencoder.decode(latent)
-        tail = autoencoder.decode_continuation(latent[:, :, 10 - keep : 10], latent[:, :, 10:])
+        cache = autoencoder.decode_cache(latent[:, :, 10 - keep : 10])
+        tail = autoencoder.decode(latent[:, :, 10:], cache)
     assert tail.shape[2] == 8
     torch.testing.assert_close(tail, whole[:, :, -8:], atol=1e-5, rtol=0)
 

@@ -7,8 +7,8 @@ import torch
 
 from soravid.flow import (
     denoise,
-    guided_steps,
     flow_matching_loss,
+    guided_steps,
     interpolate,
     make_noise,
     sample_flow_times,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from typer.testing import CliRunner
 from soravid.cli import app
 from soravid.config import ResolvedPreset
 from soravid.errors import BadInputError
-from soravid.models.registry import SoravidModel, build_model
 from soravid.pipeline import GenerationRequest, Pipeline
 
 runner = CliRunner()
@@ -103,20 +101,3 @@ def test_dry_run_still_refuses_bad_input(tiny_model_path: Path, tmp_path: Path) 
     assert result.exit_code == 2 and "exists" in result.stderr
     result = dry_run(tmp_path / "missing.safetensors", "-o", str(tmp_path / "new.mp4"))
     assert result.exit_code == 2 and "model file not found" in result.stderr
-
-
-def test_chunks_decode_in_pieces_exactly_as_a_whole(tiny_model: SoravidModel) -> None:
-    """A chunk after the first decodes its frames a few at a time, each piece with the history
-    it looks back on (so its memory peaks no higher than the first chunk's): the frames are
-    those of decoding everything at once."""
-    config = copy.deepcopy(tiny_model.config)
-    config.window_frames = 10  # the decoder looks back 7 latent frames: pieces of 3
-    model = build_model(config, tiny_model.tokenizer.vocabulary)
-    model.load_state_dict(tiny_model.state_dict())
-    pipeline = Pipeline(model, "tiny@test", torch.device("cpu"))
-    latent = torch.randn(1, 4, 12, 4, 4, generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
-        whole = model.autoencoder.decode(latent)
-        pieces = pipeline._decode(latent[:, :, :4], latent[:, :, 4:])
-    assert pieces.shape[2] == 8 * 4
-    torch.testing.assert_close(pieces, whole[:, :, -32:], atol=1e-5, rtol=1e-5)

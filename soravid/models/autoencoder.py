@@ -29,6 +29,10 @@ from torch import Tensor, nn
 
 PADDING_MODES = ("replicate", "circular")
 
+# What a streamed decode carries from one chunk to the next: each temporal convolution's last
+# input frames, by module. Empty at the start of a clip.
+DecodeCache = dict[nn.Module, Tensor]
+
 
 @dataclass
 class AutoencoderConfig:
@@ -115,10 +119,19 @@ class CausalTimeConv(nn.Module):
         self.conv = nn.Conv3d(cin, cout, (kernel, 1, 1), stride=(stride, 1, 1))
         self.kernel, self.rate = kernel, rate
 
-    def forward(self, x: Tensor) -> Tensor:
-        # Repeat the first frame into the past; with stride 2 and kernel 3, output j sees input
-        # frames 2j-2..2j, so output 0 sees frame 0 alone and T = 2n+1 frames give n+1.
-        return self.conv(F.pad(x, (0, 0, 0, 0, self.kernel - 1, 0), mode="replicate"))
+    def forward(self, x: Tensor, cache: DecodeCache | None = None) -> Tensor:
+        """With a cache, x continues the frames of the last call (stride 1 only): their last
+        kernel-1 frames are its past, and x's own are kept for the next call."""
+        past = None if cache is None else cache.get(self)
+        if past is None:
+            # Repeat the first frame into the past; with stride 2 and kernel 3, output j sees
+            # input frames 2j-2..2j, so output 0 sees frame 0 alone and T = 2n+1 frames give n+1.
+            padded = F.pad(x, (0, 0, 0, 0, self.kernel - 1, 0), mode="replicate")
+        else:
+            padded = torch.cat([past, x], dim=2)
+        if cache is not None:
+            cache[self] = padded[:, :, -(self.kernel - 1) :]
+        return self.conv(padded)
 
     @property
     def lookback(self) -> Fraction:
@@ -138,10 +151,10 @@ class ResBlock(nn.Module):
         self.time = CausalTimeConv(cout, cout, 3, rate)
         self.skip = SpatialConv(cin, cout, 1, padding) if cin != cout else nn.Identity()
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, cache: DecodeCache | None = None) -> Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
         h = self.conv2(F.silu(self.norm2(h)))
-        return self.skip(x) + self.time(h)
+        return self.skip(x) + self.time(h, cache)
 
 
 class Downsample(nn.Module):
@@ -166,10 +179,12 @@ class Upsample(nn.Module):
         self.space = space
         self.conv = SpatialConv(cin, cout, 3 if space else 1, padding)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, cache: DecodeCache | None = None) -> Tensor:
         if self.time is not None:
-            x = rearrange(self.time(x), "b (c two) t h w -> b c (t two) h w", two=2)
-            x = x[:, :, 1:]  # (B, C, 2T - 1, H, W): latent frame 0 is frame 0 alone
+            starts_clip = cache is None or self.time not in cache
+            x = rearrange(self.time(x, cache), "b (c two) t h w -> b c (t two) h w", two=2)
+            if starts_clip:
+                x = x[:, :, 1:]  # (B, C, 2T - 1, H, W): latent frame 0 is frame 0 alone
         if self.space:
             x = F.interpolate(x, scale_factor=(1.0, 2.0, 2.0), mode="nearest")
         return self.conv(x)
@@ -242,8 +257,11 @@ class Decoder(nn.Module):
         lookback = sum(m.lookback for m in self.modules() if isinstance(m, CausalTimeConv))
         self.history = math.ceil(lookback)
 
-    def forward(self, latent: Tensor) -> Tensor:
-        return self.layers(latent)
+    def forward(self, latent: Tensor, cache: DecodeCache | None = None) -> Tensor:
+        x = latent
+        for layer in self.layers:
+            x = layer(x, cache) if isinstance(layer, (ResBlock, Upsample)) else layer(x)
+        return x
 
 
 class VideoAutoencoder(nn.Module):
@@ -269,31 +287,33 @@ class VideoAutoencoder(nn.Module):
         self._check_video(video)
         return (self.encoder(video) - self._stat(self.latent_mean)) / self._stat(self.latent_std)
 
-    def decode(self, latent: Tensor) -> Tensor:
-        """Normalised latent (B, C, Tl, h, w) -> video (B, 3, 1 + (Tl-1)*tf, h*sf, w*sf)."""
-        return self.decoder(latent * self._stat(self.latent_std) + self._stat(self.latent_mean))
+    def decode(self, latent: Tensor, cache: DecodeCache | None = None) -> Tensor:
+        """Normalised latent (B, C, Tl, h, w) -> video (B, 3, 1 + (Tl-1)*tf, h*sf, w*sf).
+
+        With a cache (an empty dict at the start of a clip) latent continues the latent frames
+        of the calls before, and gives Tl*tf frames: a clip decoded in pieces this way is the
+        clip decoded whole, and each piece costs only its own frames."""
+        z = latent * self._stat(self.latent_std) + self._stat(self.latent_mean)
+        return self.decoder(z, cache)
 
     def forward(self, video: Tensor) -> Tensor:
         return self.decode(self.encode(video))
 
-    def decode_continuation(self, history: Tensor, latent: Tensor) -> Tensor:
-        """Decode `latent` (B, C, Tl, h, w) that follows `history` (the latent frames before it).
-
-        Returns exactly what decoding the whole sequence would give for these frames: 1 + (Tl-1)*tf
-        frames if history is empty (the clip starts here), else Tl*tf. Only the last
-        `decoder.history` frames of history are used, so memory does not grow with the clip.
-        """
-        if history.shape[2] == 0:
-            return self.decode(latent)
-        context = history[:, :, -self.decoder.history :]
-        video = self.decode(torch.cat([context, latent], dim=2))
-        return video[:, :, -latent.shape[2] * self.config.temporal_factor :]
+    def decode_cache(self, history: Tensor) -> DecodeCache:
+        """A cache to decode the latent frames that follow `history` (B, C, Th, h, w) with
+        `decode(latent, cache)`, exactly as decoding the whole sequence would give them: only
+        its last `decoder.history` frames are decoded (and thrown away), as far back as a
+        decoded frame looks. Empty history: an empty cache, for a clip that starts here."""
+        cache: DecodeCache = {}
+        if history.shape[2]:
+            self.decode(history[:, :, -self.decoder.history :], cache)
+        return cache
 
     def decode_stream(self, latent: Tensor, chunk_frames: int) -> Iterator[Tensor]:
         """Decode `chunk_frames` latent frames at a time; the chunks join up to decode(latent)."""
+        cache: DecodeCache = {}
         for start in range(0, latent.shape[2], chunk_frames):
-            history = latent[:, :, max(0, start - self.decoder.history) : start]
-            yield self.decode_continuation(history, latent[:, :, start : start + chunk_frames])
+            yield self.decode(latent[:, :, start : start + chunk_frames], cache)
 
     @torch.no_grad()
     def set_latent_stats(self, latents: Tensor) -> None:

@@ -386,7 +386,7 @@ def train_step(state: TrainState, run: StageRun) -> float:
     total = torch.zeros((), device=state.device)
     for index, shard in enumerate(state.shards):
         with sync_gradients(run.module, sync=index == len(state.shards) - 1):
-            with autocast(state.device):  # bfloat16 on GPUs; float32 on CPU
+            with autocast(state.device, training=True):  # bfloat16 on GPUs; float32 on CPU
                 loss = run.micro_loss(shard) / len(state.shards)
             loss.backward()
         total += loss.detach()
