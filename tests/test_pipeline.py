@@ -160,3 +160,19 @@ def test_context_must_fit_the_canvas(pipeline: Pipeline) -> None:
         pipeline.frames(request(width=16), context=context)
     with pytest.raises(BadInputError, match="no frames to continue"):
         pipeline.encode_context([])
+
+
+def test_guidance_until_leaves_the_last_steps_to_one_pass(pipeline: Pipeline) -> None:
+    """With 4 steps and guidance until t=0.5 (no shift: times 1, .75, .5, .25), each chunk's
+    first two steps see the prompt and the empty caption together, the last two the prompt."""
+    pipeline.model.config.schedule_shift = 1.0
+    batches = []
+    velocity = pipeline.model.velocity
+
+    def counted(x, t, text):
+        batches.append((len(x), len(text.mask)))
+        return velocity(x, t, text)
+
+    pipeline.model.velocity = counted
+    list(pipeline.frames(request(seconds=0.5, steps=4, guidance_until=0.5)))
+    assert batches == [(2, 2), (2, 2), (1, 1), (1, 1)]
