@@ -42,6 +42,16 @@ def test_flow_times_per_frame_or_per_clip() -> None:
     assert torch.equal(times, again)
 
 
+def test_shifted_flow_times_reach_pure_noise() -> None:
+    """Generation starts at t = 1: with shift 3, about 14% of training times lie above 0.95
+    (1 - 0.95 / 1.1 of the uniform draws), against 5% unshifted."""
+    generator = torch.Generator().manual_seed(0)
+    shifted = sample_flow_times(20_000, 1, generator, shift=3.0)
+    plain = sample_flow_times(20_000, 1, generator)
+    assert abs((shifted > 0.95).float().mean().item() - (1 - 0.95 / 1.1)) < 0.01
+    assert abs((plain > 0.95).float().mean().item() - 0.05) < 0.01
+
+
 def test_loss_is_zero_for_the_true_velocity_and_masks_context_frames() -> None:
     x0, noise = torch.randn(2, 3, 4, 2, 2), torch.randn(2, 3, 4, 2, 2)
     t = torch.rand(2, 4)

@@ -270,7 +270,7 @@ def dit_inputs(
     batch, frames = latent.shape[0], latent.shape[2]
     generator = shard.noise
     per_frame = bool(torch.rand((), generator=generator) < stage.per_frame_time_prob)
-    t = sample_flow_times(batch, frames, generator, per_frame=per_frame)
+    t = sample_flow_times(batch, frames, generator, per_frame=per_frame, shift=stage.time_shift)
     context = torch.randint(0, stage.max_context_frames + 1, (batch, 1), generator=generator)
     is_context = torch.arange(frames)[None, :] < context  # (B, T)
     context_t = torch.rand(batch, frames, generator=generator) * stage.context_noise
