@@ -94,7 +94,7 @@ def phase_run(args: argparse.Namespace, seconds: float) -> dict:
     model.encode_text = timed(totals, "text", model.encode_text)
     model.velocity = timed(totals, "dit", velocity, dit_calls)
     autoencoder = model.autoencoder
-    autoencoder.decode_continuation = timed(totals, "decode", autoencoder.decode_continuation)
+    autoencoder.decode = timed(totals, "decode", autoencoder.decode)
     write = video.VideoWriter.write
 
     def write_frame(writer, frame):
