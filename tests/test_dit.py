@@ -103,3 +103,17 @@ def test_rotary_positions_depend_only_on_offsets() -> None:
 def test_head_size_must_split_over_three_axes() -> None:
     with pytest.raises(ValueError, match="multiple of 6"):
         DiTConfig(width=32, heads=2)
+
+
+def test_without_cross_attention_the_pooled_text_conditions() -> None:
+    """adaLN-only conditioning: no cross-attention weights, text tokens ignored, pooled text
+    changes the velocity."""
+    config = DiTConfig(4, width=24, depth=2, heads=2, text_width=16, cross_attention=False)
+    dit = make_dit(config)
+    assert not any("cross" in name or "null_text" in name for name, _ in dit.named_parameters())
+    x, t = torch.randn(2, 4, 3, 8, 8), torch.rand(2, 3)
+    text, mask, pooled = text_inputs()
+    with torch.no_grad():
+        velocity = dit(x, t, text, mask, pooled)
+        assert torch.equal(velocity, dit(x, t, torch.randn_like(text), mask, pooled))
+        assert not torch.allclose(velocity, dit(x, t, text, mask, torch.randn_like(pooled)))

@@ -3,11 +3,11 @@
 The latent (B, C, T, h, w) is cut into patches of (pt, ph, pw) latent cells, one token each.
 Every latent frame has its own flow time, so clean context frames (t=0) can sit beside noisy
 ones (diffusion forcing): the timestep embedding, plus the pooled text, drives adaLN-Zero
-modulation per token frame, broadcast to that frame's tokens. Text enters by cross-attention
-(PixArt-alpha): the video tokens stay one sequence with one set of weights, text costs a short
-extra attention per block, and a learned null token gives the empty caption (classifier-free
-guidance) something to attend to. Positions are 3D rotary embeddings on the video tokens, so
-the same weights run at any duration, size and aspect.
+modulation per token frame, broadcast to that frame's tokens. Text tokens may also enter by
+cross-attention (PixArt-alpha): the video tokens stay one sequence with one set of weights, text
+costs a short extra attention per block, and a learned null token gives the empty caption
+(classifier-free guidance) something to attend to. Positions are 3D rotary embeddings on the
+video tokens, so the same weights run at any duration, size and aspect.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ class DiTConfig:
     heads: int = 6
     mlp_ratio: float = 4.0
     text_width: int = 128
+    # Text tokens by cross-attention in every block; without it the pooled text alone
+    # conditions through adaLN, as DiT conditions on a class: enough for short captions of a
+    # few attributes, and a sixth cheaper per block.
+    cross_attention: bool = True
 
     def __post_init__(self) -> None:
         self.patch = tuple(self.patch)
@@ -114,8 +118,12 @@ class DiTBlock(nn.Module):
         width = config.width
         self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.attn = SelfAttention(width, config.heads)
-        self.norm_text = nn.LayerNorm(width, eps=1e-6)
-        self.cross = CrossAttention(width, config.text_width, config.heads)
+        self.norm_text = nn.LayerNorm(width, eps=1e-6) if config.cross_attention else None
+        self.cross = (
+            CrossAttention(width, config.text_width, config.heads)
+            if config.cross_attention
+            else None
+        )
         self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.mlp = Mlp(width, int(width * config.mlp_ratio))
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
@@ -129,8 +137,9 @@ class DiTBlock(nn.Module):
         h = modulate(self.norm1(x), shift1, scale1).flatten(1, 2)  # (B, N, D)
         h = self.attn(h, rotate=lambda q: rotate(q, *angles))
         x = x + gate1 * h.unflatten(1, (frames, -1))
-        h = self.cross(self.norm_text(x).flatten(1, 2), text, text_mask)
-        x = x + h.unflatten(1, (frames, -1))
+        if self.cross is not None:
+            h = self.cross(self.norm_text(x).flatten(1, 2), text, text_mask)
+            x = x + h.unflatten(1, (frames, -1))
         return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
 
@@ -161,7 +170,8 @@ class DiT(nn.Module):
         self.text_pool_embed = nn.Sequential(
             nn.Linear(config.text_width, width), nn.SiLU(), nn.Linear(width, width)
         )
-        self.null_text = nn.Parameter(torch.zeros(1, 1, config.text_width))
+        if config.cross_attention:
+            self.null_text = nn.Parameter(torch.zeros(1, 1, config.text_width))
         self.rope = RoPE3D(width // config.heads)
         self.blocks = nn.ModuleList(DiTBlock(config) for _ in range(config.depth))
         self.final = FinalLayer(config)
@@ -174,7 +184,8 @@ class DiT(nn.Module):
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
-        nn.init.normal_(self.null_text, std=0.02)
+        if self.config.cross_attention:
+            nn.init.normal_(self.null_text, std=0.02)
         for block in self.blocks:
             zero_init(block.modulation[-1])
         zero_init(self.final.modulation[-1])
@@ -190,7 +201,8 @@ class DiT(nn.Module):
         tokens = self.patch_embed(x)  # (B, T/pt, S, D)
         frame_t = t.unflatten(1, (-1, pt)).mean(dim=2)  # (B, T/pt): one time per token frame
         c = self.time_embed(frame_t) + self.text_pool_embed(text_pooled)[:, None]  # (B, T/pt, D)
-        text, text_mask = self._with_null_token(text, text_mask)
+        if self.config.cross_attention:
+            text, text_mask = self._with_null_token(text, text_mask)
         angles = self.rope.angles(grid)
         for block in self.blocks:
             tokens = block(tokens, c, angles, text, text_mask)

@@ -20,7 +20,8 @@ import torch
 from torch import Tensor
 
 from soravid.training.checkpoint import decode_json, encode_json
-from soravid.world import random_caption, render_clip, sample_attributes
+from soravid.training.latents import LatentPool
+from soravid.world import WorldAttributes, random_caption, render_clip, sample_attributes
 
 
 @dataclass
@@ -45,19 +46,29 @@ class ShapesClips:
         self.rng = np.random.default_rng(seed)
 
     def batch(self, size: int, frames: int, style: CaptionStyle | None = None) -> ClipBatch:
-        style = style or CaptionStyle()
-        width, height = self.canvases[self.rng.integers(len(self.canvases))]
-        clips, captions = [], []
-        for _ in range(size):
-            attrs = sample_attributes(self.rng)
-            seed = int(self.rng.integers(2**31))
-            clips.append(render_clip(attrs, width, height, self.fps, frames / self.fps, seed))
-            captions.append(self._caption(attrs, style))
-        pixels = torch.from_numpy(np.stack(clips))  # (B, T, H, W, 3) uint8
-        video = pixels.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0  # (B, 3, T, H, W)
-        return ClipBatch(video=video, captions=captions)
+        """`size` clips of `frames` frames on one random canvas, each with a caption."""
+        video, attributes = self.render(self.random_canvas(), size, frames)
+        return ClipBatch(video, [self.caption(attrs, style) for attrs in attributes])
 
-    def _caption(self, attrs, style: CaptionStyle) -> str:
+    def random_canvas(self) -> int:
+        return int(self.rng.integers(len(self.canvases)))
+
+    def render(self, canvas: int, size: int, frames: int) -> tuple[Tensor, list[WorldAttributes]]:
+        """`size` clips of random attributes on canvas number `canvas`: video (B, 3, T, H, W)
+        in [-1, 1] and each clip's attributes."""
+        width, height = self.canvases[canvas]
+        seconds = frames / self.fps
+        clips, attributes = [], []
+        for _ in range(size):
+            attributes.append(sample_attributes(self.rng))
+            seed = int(self.rng.integers(2**31))
+            clips.append(render_clip(attributes[-1], width, height, self.fps, seconds, seed))
+        pixels = torch.from_numpy(np.stack(clips))  # (B, T, H, W, 3) uint8
+        return pixels.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0, attributes
+
+    def caption(self, attrs: WorldAttributes, style: CaptionStyle | None = None) -> str:
+        """A caption of attrs in the given style ("" for the unconditional caption)."""
+        style = style or CaptionStyle()
         if self.rng.random() < style.uncond_prob:
             return ""
         paraphrase = bool(self.rng.random() < style.paraphrase_prob)
@@ -79,12 +90,14 @@ def shard_seed(seed: int, index: int) -> int:
 
 
 class DataShard:
-    """One shard's clips and its torch generator (flow times, context lengths, noise)."""
+    """One shard's clips, its torch generator (flow times, context lengths, noise) and, in the
+    DiT stage, its pool of encoded clips."""
 
     def __init__(self, canvases: list[list[int]], fps: int, seed: int, index: int) -> None:
         self.index, self.seed = index, seed
         self.clips = ShapesClips(canvases, fps, shard_seed(seed, index))
         self.noise = torch.Generator().manual_seed(shard_seed(seed, index))
+        self.pool: LatentPool | None = None
 
     def start_stage(self, stage: int) -> None:
         """Fresh streams for a later stage, derived from (seed, index, stage): what a stage
@@ -100,8 +113,11 @@ class DataShard:
             "index": self.index,
             "clips": encode_json(self.clips.state()),
             "noise": self.noise.get_state(),
+            "pool": None if self.pool is None else self.pool.state(),
         }
 
     def set_state(self, state: dict) -> None:
         self.clips.set_state(decode_json(state["clips"]))
         self.noise.set_state(state["noise"])
+        if state.get("pool") is not None:
+            self.pool = LatentPool.from_state(self.clips, state["pool"])

@@ -14,7 +14,7 @@ from typing import Any
 
 @dataclass
 class AutoencoderStage:
-    steps: int = 2500
+    steps: int = 1200
     batch_size: int = 8
     clip_frames: int = 9  # 1 mod the temporal factor: the first frame alone, then two groups
     # The autoencoder is convolutional, so it trains on crops: a fraction of the cost per
@@ -31,23 +31,27 @@ class AutoencoderStage:
 
 @dataclass
 class DiTStage:
-    steps: int = 3600
-    batch_size: int = 8
-    learning_rate: float = 5e-4
-    warmup_steps: int = 200
+    steps: int = 2000
+    batch_size: int = 16
+    learning_rate: float = 8e-4
+    warmup_steps: int = 150
     weight_decay: float = 0.01
-    ema_decay: float = 0.999
+    ema_decay: float = 0.998
     uncond_prob: float = 0.1  # empty caption, so classifier-free guidance has an unconditional
     paraphrase_prob: float = 0.8  # otherwise the canonical caption
     part_drop_prob: float = 0.15  # each of size, motion, background left out of the caption
     # Flow times: uniform, shifted to favour noise (flow.sample_flow_times); 3 puts 14% of
     # them above 0.95, where generation starts and only the caption says what to draw.
     time_shift: float = 3.0
-    max_context_frames: int = 3  # clean latent frames given as context: 0..this, uniformly
+    max_context_frames: int = 2  # clean latent frames given as context: 0..this, uniformly
     context_noise: float = 0.1  # context frames sit at a flow time drawn from [0, this]
-    per_frame_time_prob: float = 0.3  # independent time per frame (diffusion forcing)
-    mid_clip_prob: float = 0.5  # window starts mid-clip, as every chunk after the first does
-    mid_clip_offset: int = 2  # latent frames encoded before such a window and dropped
+    per_frame_time_prob: float = 0.2  # independent time per frame (diffusion forcing)
+    # Windows are cut from a pool of encoded clips (latents.py): `pool_clips` per canvas of
+    # `pool_latent_frames` latent frames, `pool_refresh` replaced each step.
+    pool_clips: int = 96
+    pool_latent_frames: int = 11
+    pool_refresh: int = 1
+    start_prob: float = 0.35  # a window starts at a clip's first frame, as generation does
 
 
 @dataclass
@@ -100,6 +104,10 @@ RECIPES: dict[str, TrainRecipe] = {
             learning_rate=2e-4,
             warmup_steps=2_000,
             ema_decay=0.9999,
+            max_context_frames=4,
+            pool_clips=32,
+            pool_latent_frames=24,
+            pool_refresh=2,
         ),
         checkpoint_every=1_000,
     ),
@@ -120,6 +128,10 @@ RECIPES: dict[str, TrainRecipe] = {
             learning_rate=1e-4,
             warmup_steps=5_000,
             ema_decay=0.9999,
+            max_context_frames=4,
+            pool_clips=16,
+            pool_latent_frames=24,
+            pool_refresh=1,
         ),
         checkpoint_every=1_000,
     ),
@@ -129,7 +141,14 @@ RECIPES: dict[str, TrainRecipe] = {
         canvases=[[32, 32], [48, 32]],
         # Several stats batches, so latents of different canvases are pooled.
         autoencoder=AutoencoderStage(steps=3, batch_size=2, clip_frames=5, stats_batches=3),
-        dit=DiTStage(steps=3, batch_size=2, max_context_frames=1, mid_clip_offset=1),
+        dit=DiTStage(
+            steps=3,
+            batch_size=2,
+            max_context_frames=1,
+            pool_clips=3,
+            pool_latent_frames=4,
+            pool_refresh=1,
+        ),
         checkpoint_every=2,
     ),
 }

@@ -44,7 +44,8 @@ from soravid.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from soravid.training.data import CaptionStyle, DataShard, ShapesClips
+from soravid.training.data import CaptionStyle, DataShard
+from soravid.training.latents import LatentPool
 from soravid.training.recipes import AutoencoderStage, DiTStage, TrainRecipe
 from soravid.weights import autocast
 from soravid.world import CAPTION_VOCABULARY
@@ -209,10 +210,11 @@ def train_dit(
 ) -> None:
     stage = recipe.dit
     model = state.model
+    model.autoencoder.eval().requires_grad_(False)
     if state.step == 0 and state.ema is None:
         for shard in state.shards:
             shard.start_stage(STAGES.index("dit"))
-    model.autoencoder.eval().requires_grad_(False)
+            fill_pool(shard, model, stage, state.device)
     model.dit.train()
     model.text_encoder.train()
     parameters = trained_parameters(model)
@@ -266,7 +268,7 @@ def dit_inputs(
     style: CaptionStyle,
     device: torch.device,
 ) -> DiTInputs:
-    latent, captions = latent_window(model, shard.clips, stage, style, device)
+    latent, captions = latent_window(model, shard, stage, style, device)
     batch, frames = latent.shape[0], latent.shape[2]
     generator = shard.noise
     per_frame = bool(torch.rand((), generator=generator) < stage.per_frame_time_prob)
@@ -298,25 +300,38 @@ class DiTObjective(nn.Module):
         )
 
 
+def fill_pool(shard: DataShard, model: SoravidModel, stage: DiTStage, device) -> None:
+    shard.pool = LatentPool(shard.clips, stage.pool_clips, stage.pool_latent_frames)
+    frames = model.autoencoder.pixel_frames(stage.pool_latent_frames)
+    shard.pool.fill(encoder(model, device), frames)
+
+
+def encoder(model: SoravidModel, device: torch.device) -> Callable[[Tensor], Tensor]:
+    """Video -> latent on the CPU, encoded on the training device."""
+
+    @torch.no_grad()
+    def encode(video: Tensor) -> Tensor:
+        return model.autoencoder.encode(video.to(device)).cpu()
+
+    return encode
+
+
 @torch.no_grad()
 def latent_window(
     model: SoravidModel,
-    data: ShapesClips,
+    shard: DataShard,
     stage: DiTStage,
     style: CaptionStyle,
     device: torch.device,
 ) -> tuple[Tensor, list[str]]:
-    """A batch of latent windows (B, C, window_frames, h, w) and their captions.
-
-    Every chunk after a clip's first starts mid-clip, where the first latent frame covers
-    temporal_factor frames rather than one; a share of windows is cut from mid-clip to match.
-    """
+    """A batch of latent windows (B, C, window_frames, h, w) of one canvas and their captions,
+    from the shard's pool after replacing its oldest clips of that canvas."""
+    canvas = shard.clips.random_canvas()
+    frames = model.autoencoder.pixel_frames(stage.pool_latent_frames)
+    shard.pool.refresh(canvas, stage.pool_refresh, encoder(model, device), frames)
     window = model.config.window_frames
-    offset = stage.mid_clip_offset if data.rng.random() < stage.mid_clip_prob else 0
-    frames = model.autoencoder.pixel_frames(window + offset)
-    clips = data.batch(stage.batch_size, frames, style)
-    latent = model.autoencoder.encode(clips.video.to(device))  # (B, C, window + offset, h, w)
-    return latent[:, :, offset:], clips.captions
+    latent, captions = shard.pool.windows(canvas, stage.batch_size, window, stage.start_prob, style)
+    return latent.to(device), captions
 
 
 def ema_decay(target: float, step: int) -> float:

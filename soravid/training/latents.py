@@ -1,0 +1,93 @@
+"""A pool of encoded training clips, from which the DiT's latent windows are cut.
+
+Encoding a window afresh for every sample cost a small DiT as much as its own step: a window
+of 4 latent frames mid-clip needs 6 encoded (13 + 8 frames through the encoder). The pool
+keeps `clips` whole encoded clips per canvas and, each step, replaces the oldest `refresh`
+of the step's canvas by new ones; windows are cut anywhere in them, a share at the very start
+of a clip, where every generation begins. Each clip lives clips x canvases / refresh steps,
+so the data stays fresh, and nothing goes to disk. Its state (latents, attributes, the next
+clip to replace) is plain data in the checkpoint, so a resumed run cuts the same windows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from soravid.world import WorldAttributes
+
+if TYPE_CHECKING:  # data.py holds a pool in each shard
+    from soravid.training.data import CaptionStyle, ShapesClips
+
+# video (B, 3, T, H, W) -> latent (B, C, Tl, h, w), on the CPU where the pool keeps it
+Encode = Callable[[Tensor], Tensor]
+
+
+class LatentPool:
+    """Encoded clips of `latent_frames` latent frames, `clips` per canvas of `data`."""
+
+    def __init__(self, data: ShapesClips, clips: int, latent_frames: int) -> None:
+        self.data, self.clips, self.latent_frames = data, clips, latent_frames
+        self.latents: list[Tensor] = []  # per canvas: (clips, C, latent_frames, h, w)
+        self.attributes: list[list[WorldAttributes]] = []  # per canvas, per clip
+        self.oldest: list[int] = []  # per canvas: the next clip to replace
+
+    def fill(self, encode: Encode, pixel_frames: int) -> None:
+        """Encode `clips` new clips of `pixel_frames` frames for every canvas."""
+        self.latents, self.attributes, self.oldest = [], [], []
+        for canvas in range(len(self.data.canvases)):
+            video, attributes = self.data.render(canvas, self.clips, pixel_frames)
+            self.latents.append(encode(video))
+            self.attributes.append(attributes)
+            self.oldest.append(0)
+        if self.latents[0].shape[2] != self.latent_frames:
+            raise ValueError(f"{pixel_frames} frames do not encode to {self.latent_frames}")
+
+    def refresh(self, canvas: int, count: int, encode: Encode, pixel_frames: int) -> None:
+        """Replace the `count` oldest clips of one canvas by newly rendered ones."""
+        video, attributes = self.data.render(canvas, count, pixel_frames)
+        latents = encode(video)
+        for index in range(count):
+            slot = self.oldest[canvas]
+            self.latents[canvas][slot] = latents[index]
+            self.attributes[canvas][slot] = attributes[index]
+            self.oldest[canvas] = (slot + 1) % self.clips
+
+    def windows(
+        self, canvas: int, size: int, frames: int, start_prob: float, style: CaptionStyle
+    ) -> tuple[Tensor, list[str]]:
+        """`size` windows (B, C, frames, h, w) of random clips of one canvas, and captions:
+        with probability start_prob a window starts at the clip's first latent frame, else at
+        a random later one."""
+        rng, latest_start = self.data.rng, self.latent_frames - frames
+        picks = rng.integers(self.clips, size=size)
+        windows, captions = [], []
+        for clip in picks.tolist():
+            at_start = latest_start < 1 or rng.random() < start_prob
+            start = 0 if at_start else int(rng.integers(1, latest_start + 1))
+            windows.append(self.latents[canvas][clip, :, start : start + frames])
+            captions.append(self.data.caption(self.attributes[canvas][clip], style))
+        return torch.stack(windows), captions
+
+    def state(self) -> dict:
+        """Plain tensors, lists and strings, for a checkpoint."""
+        return {
+            "latents": list(self.latents),
+            "attributes": [[attrs.to_dict() for attrs in clips] for clips in self.attributes],
+            "oldest": list(self.oldest),
+        }
+
+    @classmethod
+    def from_state(cls, data: ShapesClips, state: dict) -> LatentPool:
+        """The pool a checkpoint saved, drawing new clips from `data`."""
+        latents = list(state["latents"])
+        pool = cls(data, clips=latents[0].shape[0], latent_frames=latents[0].shape[2])
+        pool.latents = latents
+        pool.attributes = [
+            [WorldAttributes(**attrs) for attrs in clips] for clips in state["attributes"]
+        ]
+        pool.oldest = list(state["oldest"])
+        return pool

@@ -1,0 +1,61 @@
+"""The pool of encoded training clips: windows cut from it, refreshed oldest first, resumable."""
+
+from __future__ import annotations
+
+import torch
+
+from soravid.training.data import CaptionStyle, DataShard, ShapesClips
+from soravid.training.latents import LatentPool
+
+CANVASES = [[16, 8], [8, 8]]
+FRAMES = 5  # pixel frames per clip; the stand-in encoder keeps one latent frame per frame
+
+
+def encode(video: torch.Tensor) -> torch.Tensor:
+    """A stand-in encoder: (B, 3, T, H, W) -> (B, 3, T, H/4, W/4), cheap and deterministic."""
+    return torch.nn.functional.avg_pool3d(video, (1, 4, 4))
+
+
+def make_pool(clips: int = 3, seed: int = 0) -> LatentPool:
+    pool = LatentPool(ShapesClips(CANVASES, fps=8, seed=seed), clips, latent_frames=FRAMES)
+    pool.fill(encode, FRAMES)
+    return pool
+
+
+def test_fill_encodes_clips_per_canvas() -> None:
+    pool = make_pool()
+    assert [tuple(latent.shape) for latent in pool.latents] == [(3, 3, 5, 2, 4), (3, 3, 5, 2, 2)]
+    assert [len(attributes) for attributes in pool.attributes] == [3, 3]
+
+
+def test_windows_cut_from_the_start_or_later() -> None:
+    pool = make_pool()
+    style = CaptionStyle()
+    latent, captions = pool.windows(0, 4, frames=2, start_prob=1.0, style=style)
+    assert latent.shape == (4, 3, 2, 2, 4) and len(captions) == 4 and all(captions)
+    starts = [pool.latents[0][clip, :, :2] for clip in range(3)]
+    assert all(any(torch.equal(window, start) for start in starts) for window in latent)
+    later, _ = pool.windows(0, 16, frames=2, start_prob=0.0, style=style)
+    assert not any(torch.equal(window, start) for window in later for start in starts)
+
+
+def test_refresh_replaces_the_oldest_clips_of_one_canvas() -> None:
+    pool = make_pool()
+    before = [latent.clone() for latent in pool.latents]
+    pool.refresh(0, 2, encode, FRAMES)
+    changed = [not torch.equal(before[0][i], pool.latents[0][i]) for i in range(3)]
+    assert changed == [True, True, False] and torch.equal(before[1], pool.latents[1])
+    pool.refresh(0, 2, encode, FRAMES)  # wraps round: clip 2, then clip 0 again
+    assert pool.oldest == [1, 0]
+
+
+def test_a_shard_saves_and_restores_its_pool() -> None:
+    shard = DataShard(CANVASES, fps=8, seed=0, index=0)
+    shard.pool = LatentPool(shard.clips, 3, FRAMES)
+    shard.pool.fill(encode, FRAMES)
+    saved = shard.state()
+    expected = shard.pool.windows(1, 3, frames=2, start_prob=0.5, style=CaptionStyle())
+    restored = DataShard(CANVASES, fps=8, seed=5, index=0)
+    restored.set_state(saved)
+    again = restored.pool.windows(1, 3, frames=2, start_prob=0.5, style=CaptionStyle())
+    assert torch.equal(expected[0], again[0]) and expected[1] == again[1]
