@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 EXAMPLES = """Examples:
 
-  soravid train --recipe shapes --out runs/shapes        # the embedded model (about 1 h, 2 cores)
+  soravid train --recipe shapes --out runs/shapes        # the embedded model (about 2 h, 2 cores)
 
   soravid train --recipe shapes --out runs/shapes --resume   # continue after an interruption
 

@@ -82,7 +82,7 @@ class TrainRecipe:
 
 
 RECIPES: dict[str, TrainRecipe] = {
-    # The embedded model: 55 minutes measured on 2 CPU cores (README, "The embedded model").
+    # The embedded model: 110 minutes measured on 2 CPU cores (README, "The embedded model").
     "shapes": TrainRecipe(),
     # GPU recipes (README: memory and time per GPU, from benchmarks/train_cost.py). Canvases
     # of the shapes recipe's aspects at twice (S) and four times (B) the side; batch_size is
