@@ -1,0 +1,91 @@
+"""Where generation fails: judge clips denoised from real latents noised to a flow time.
+
+A rendered clip is encoded, noised to flow time t (1 = pure noise) and sampled back to t = 0
+with the model's own sampler and caption, then decoded and judged. From t = 1 this is plain
+generation; from lower t the clip's layout (where the object is) survives in the noisy latent,
+so the model only has to finish it. A model that passes from t = 0.5 but not from t = 1 can
+draw, colour and move an object it is given, but has not learned to place one from noise.
+
+    python benchmarks/denoise_probe.py soravid/weights/shapes.safetensors --n 10
+    python benchmarks/denoise_probe.py runs/shapes/model.safetensors --times 1.0 0.9 0.8 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from soravid.flow import denoise, interpolate, make_noise, time_schedule
+from soravid.pipeline import to_uint8_frames
+from soravid.weights import load_model
+from soravid.world import canonical_caption, judge_frames, render_clip, sample_attributes
+
+
+def schedule_from(start: float, steps: int, shift: float) -> torch.Tensor:
+    """The model's schedule cut to the times below `start`, with `start` itself first."""
+    full = time_schedule(steps, shift)
+    return torch.cat([torch.tensor([start]), full[full < start - 1e-6]])
+
+
+@torch.no_grad()
+def probe(
+    model, clip: np.ndarray, caption: str, start: float, steps: int, guidance: float, seed: int
+) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> the same, noised in latent space to `start` and denoised."""
+    video = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+    latent = model.autoencoder.encode(video)  # (1, C, Tl, h, w)
+    noise = make_noise(tuple(latent.shape), seed)
+    noisy = interpolate(latent, noise, torch.full(latent.shape[:1] + latent.shape[2:3], start))
+    text = model.encode_text([caption, ""])
+
+    def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return model.velocity(x, t, text if len(x) == 2 else text.first(1))
+
+    schedule = schedule_from(start, steps, model.config.schedule_shift)
+    sampled = denoise(velocity, noisy, None, 0, schedule, guidance=guidance)
+    return to_uint8_frames(model.autoencoder.decode(sampled))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path, help="a .safetensors model")
+    parser.add_argument("--n", type=int, default=10, help="clips per flow time")
+    parser.add_argument("--times", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.65, 0.5])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--guidance", type=float, default=3.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", default="96x64", help="WxH canvas")
+    args = parser.parse_args()
+    width, height = map(int, args.size.split("x"))
+    model = load_model(args.model).eval()
+    frames = model.autoencoder.pixel_frames(model.config.window_frames)
+    passed: dict[float, list[dict[str, bool]]] = {start: [] for start in args.times}
+    for index in range(args.n):
+        rng = np.random.default_rng([args.seed, index])
+        attrs = sample_attributes(rng)
+        clip = render_clip(attrs, width, height, 8, frames / 8, args.seed + index)
+        for start in args.times:
+            video = probe(
+                model,
+                clip,
+                canonical_caption(attrs),
+                start,
+                args.steps,
+                args.guidance,
+                args.seed + index,
+            )
+            passed[start].append(judge_frames(list(video), 8, len(video), attrs)[0].checks)
+    table = {
+        f"t={start:g}": {name: float(np.mean([c[name] for c in checks])) for name in checks[0]}
+        | {"all": float(np.mean([all(c.values()) for c in checks]))}
+        for start, checks in passed.items()
+    }
+    print(json.dumps(table, indent=2))
+
+
+if __name__ == "__main__":
+    main()
