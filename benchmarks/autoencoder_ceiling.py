@@ -20,7 +20,7 @@ import torch
 
 from soravid.evaluate import summarise
 from soravid.models.autoencoder import VideoAutoencoder
-from soravid.pipeline import to_uint8_frames
+from soravid.pipeline import from_uint8_frames, to_uint8_frames
 from soravid.video import VideoWriter
 from soravid.world import judge_video, render_clip, sample_attributes
 
@@ -44,8 +44,7 @@ def load_autoencoder(source: Path) -> VideoAutoencoder:
 @torch.no_grad()
 def reconstruct(autoencoder: VideoAutoencoder, clip: np.ndarray) -> np.ndarray:
     """(T, H, W, 3) uint8 -> the same after encode and decode (T = 1 mod temporal factor)."""
-    video = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
-    return to_uint8_frames(autoencoder(video))
+    return to_uint8_frames(autoencoder(from_uint8_frames(clip)))
 
 
 def main() -> None:

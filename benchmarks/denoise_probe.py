@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from soravid.flow import denoise, interpolate, make_noise, time_schedule
-from soravid.pipeline import to_uint8_frames
+from soravid.pipeline import from_uint8_frames, prompt_velocity, to_uint8_frames
 from soravid.weights import load_model
 from soravid.world import canonical_caption, judge_frames, render_clip, sample_attributes
 
@@ -36,15 +36,10 @@ def probe(
     model, clip: np.ndarray, caption: str, start: float, steps: int, guidance: float, seed: int
 ) -> np.ndarray:
     """(T, H, W, 3) uint8 -> the same, noised in latent space to `start` and denoised."""
-    video = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
-    latent = model.autoencoder.encode(video)  # (1, C, Tl, h, w)
+    latent = model.autoencoder.encode(from_uint8_frames(clip))  # (1, C, Tl, h, w)
     noise = make_noise(tuple(latent.shape), seed)
     noisy = interpolate(latent, noise, torch.full(latent.shape[:1] + latent.shape[2:3], start))
-    text = model.encode_text([caption, ""])
-
-    def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return model.velocity(x, t, text if len(x) == 2 else text.first(1))
-
+    velocity = prompt_velocity(model, model.encode_text([caption, ""]))
     schedule = schedule_from(start, steps, model.config.schedule_shift)
     sampled = denoise(velocity, noisy, None, 0, schedule, guidance=guidance)
     return to_uint8_frames(model.autoencoder.decode(sampled))
@@ -59,6 +54,7 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", default="96x64", help="WxH canvas")
+    parser.add_argument("--fps", type=int, default=8)
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
     model = load_model(args.model).eval()
@@ -67,7 +63,7 @@ def main() -> None:
     for index in range(args.n):
         rng = np.random.default_rng([args.seed, index])
         attrs = sample_attributes(rng)
-        clip = render_clip(attrs, width, height, 8, frames / 8, args.seed + index)
+        clip = render_clip(attrs, width, height, args.fps, frames / args.fps, args.seed + index)
         for start in args.times:
             video = probe(
                 model,
@@ -78,7 +74,7 @@ def main() -> None:
                 args.guidance,
                 args.seed + index,
             )
-            passed[start].append(judge_frames(list(video), 8, len(video), attrs)[0].checks)
+            passed[start].append(judge_frames(list(video), args.fps, len(video), attrs)[0].checks)
     table = {
         f"t={start:g}": {name: float(np.mean([c[name] for c in checks])) for name in checks[0]}
         | {"all": float(np.mean([all(c.values()) for c in checks]))}

@@ -150,6 +150,22 @@ def to_uint8_frames(video: Tensor) -> np.ndarray:
     return rearrange(pixels[0], "c t h w -> t h w c").cpu().numpy()
 
 
+def from_uint8_frames(frames: np.ndarray) -> Tensor:
+    """(T, H, W, 3) uint8 -> (1, 3, T, H, W) in [-1, 1]: the inverse of to_uint8_frames."""
+    return rearrange(torch.from_numpy(frames), "t h w c -> 1 c t h w").float() / 127.5 - 1
+
+
+def prompt_velocity(model: SoravidModel, text: TextEmbedding) -> Callable[[Tensor, Tensor], Tensor]:
+    """The flow velocity conditioned on `text`, the prompt first and, for guidance, the empty
+    caption after it: guided steps batch x twice and take both, the others the prompt alone."""
+    prompt_only = text.first(1)
+
+    def velocity(x: Tensor, t: Tensor) -> Tensor:
+        return model.velocity(x, t, text if len(x) == len(text.mask) else prompt_only)
+
+    return velocity
+
+
 class ProgressClock:
     """Turns (chunk, step) positions into ProgressEvents with elapsed time and an ETA."""
 
@@ -233,8 +249,7 @@ class Pipeline:
             raise BadInputError("there are no frames to continue")
         tf = self.model.config.autoencoder.temporal_factor
         count = min(self.context_span(), 1 + (len(frames) - 1) // tf * tf)  # encoder: 1 mod tf
-        video = torch.from_numpy(np.stack(frames[len(frames) - count :]))
-        video = rearrange(video, "t h w c -> 1 c t h w").float() / 127.5 - 1
+        video = from_uint8_frames(np.stack(frames[len(frames) - count :]))
         with torch.inference_mode(), autocast(self.device):
             return self.model.autoencoder.encode(video.to(self.device)).float()
 
@@ -372,14 +387,8 @@ class Pipeline:
         shape = (1, channels, chunk.context + chunk.new, height, width)
         noise = make_noise(shape, chunk_seed(request.seed, chunk.index)).to(self.device)
         context = history[:, :, history.shape[2] - chunk.context :] if chunk.context else None
-        prompt_only = text.first(1)
-
-        def velocity(x: Tensor, t: Tensor) -> Tensor:
-            # Guided steps batch the prompt with the empty caption; the others see x alone.
-            return self.model.velocity(x, t, text if len(x) == len(text.mask) else prompt_only)
-
         latent = denoise(
-            velocity,
+            prompt_velocity(self.model, text),
             noise,
             context,
             chunk.context,
