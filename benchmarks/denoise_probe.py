@@ -5,6 +5,8 @@ with the model's own sampler and caption, then decoded and judged. From t = 1 th
 generation; from lower t the clip's layout (where the object is) survives in the noisy latent,
 so the model only has to finish it. A model that passes from t = 0.5 but not from t = 1 can
 draw, colour and move an object it is given, but has not learned to place one from noise.
+A model that opens clips with `first_frames` alone is probed the same way: those frames
+first, then the rest of the window with them as context.
 
     python benchmarks/denoise_probe.py soravid/weights/shapes.safetensors --n 10
     python benchmarks/denoise_probe.py runs/shapes/model.safetensors --times 1.0 0.9 0.8 0.5
@@ -41,7 +43,17 @@ def probe(
     noisy = interpolate(latent, noise, torch.full(latent.shape[:1] + latent.shape[2:3], start))
     velocity = prompt_velocity(model, model.encode_text([caption, ""]))
     schedule = schedule_from(start, steps, model.config.schedule_shift)
-    sampled = denoise(velocity, noisy, None, 0, schedule, guidance=guidance)
+    # As generation does: a model with first_frames makes those alone, then the rest of the
+    # window with them as context.
+    first = model.config.first_frames
+    if first:
+        opening = denoise(velocity, noisy[:, :, :first], None, 0, schedule, guidance=guidance)
+        context_time = model.config.context_time
+        sampled = denoise(
+            velocity, noisy, opening, first, schedule, guidance=guidance, context_time=context_time
+        )
+    else:
+        sampled = denoise(velocity, noisy, None, 0, schedule, guidance=guidance)
     return to_uint8_frames(model.autoencoder.decode(sampled))
 
 

@@ -21,8 +21,9 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 from soravid.errors import BadInputError
 
 MAX_SECONDS = 600.0
-# Every canvas side is a multiple of this: the autoencoder's spatial factor times the DiT patch.
-SIZE_MULTIPLE = 8
+# Every canvas side is a multiple of this: the embedded model's autoencoder spatial factor (4)
+# times its DiT patch (4). A model file may need less (Pipeline.check_canvas), never more.
+SIZE_MULTIPLE = 16
 MIN_SIDE, MAX_SIDE = 32, 1024
 MAX_FPS = 60
 MAX_STEPS = 1000

@@ -1,7 +1,8 @@
 """From a request (prompt, seed, resolved preset) to frames and an MP4.
 
-A clip is made in chunks of the model's window of latent frames: the first from noise alone,
-each later one with the last `context_frames` latent frames made so far as clean context. Each
+A clip is made in chunks of the model's window of latent frames: the first from noise alone
+(only the model's `first_frames` of them, where it has them), each later one with the last
+`context_frames` latent frames made so far as clean context. Each
 chunk is decoded and its frames handed on before the next is made, so memory stays flat however
 long the clip. Noise for chunk i comes from a generator seeded by (seed, i): the same request
 gives the same frames, bit for bit on the same machine. Progress goes to a callback; the
@@ -89,6 +90,7 @@ class GenerationPlan:
     latent_size: tuple[int, int]  # (height, width) of the latent grid
     chunks: int
     window_frames: int  # latent frames a chunk denoises, context included
+    first_chunk_frames: int  # latent frames the first chunk makes (from noise: maybe fewer)
     context_frames: int  # clean latent frames each chunk after the first carries over
     steps: int  # sampler steps per chunk
     model_passes: int  # DiT passes in all: chunks x steps, twice for guided steps
@@ -124,16 +126,23 @@ class Chunk:
 
 
 def plan_chunks(
-    latent_frames: int, window: int, context: int, first_context: int = 0
+    latent_frames: int, window: int, context: int, first_context: int = 0, first_frames: int = 0
 ) -> list[Chunk]:
     """Chunks that make `latent_frames` new latent frames. The first carries `first_context`
-    frames (0 when the clip starts from noise, more when it continues a given clip), each later
-    one `context`; each chunk fills the window, the last perhaps only in part."""
+    frames (0 when the clip starts from noise, more when it continues a given clip); from
+    noise, it makes only `first_frames` of them when that is set. Each later chunk carries
+    `context` frames, or as many as there are by then, and fills the window, the last perhaps
+    only in part."""
     chunks: list[Chunk] = []
     made = 0
     while made < latent_frames:
-        carried = context if chunks else first_context
-        chunks.append(Chunk(len(chunks), carried, min(window - carried, latent_frames - made)))
+        if chunks:
+            carried = min(context, first_context + made)
+            room = window - carried
+        else:
+            carried = first_context
+            room = first_frames if first_frames and not first_context else window - carried
+        chunks.append(Chunk(len(chunks), carried, min(room, latent_frames - made)))
         made += chunks[-1].new
     return chunks
 
@@ -280,6 +289,7 @@ class Pipeline:
             latent_size=tuple(self._empty_latent(preset).shape[3:]),
             chunks=len(chunks),
             window_frames=config.window_frames,
+            first_chunk_frames=chunks[0].new,
             context_frames=config.context_frames,
             steps=preset.steps,
             model_passes=len(chunks) * passes,
@@ -371,7 +381,11 @@ class Pipeline:
             latent_frames = 1 + math.ceil((frames - 1) / tf)
         first_context = min(config.context_frames, given_latent_frames)
         return plan_chunks(
-            latent_frames, config.window_frames, config.context_frames, first_context
+            latent_frames,
+            config.window_frames,
+            config.context_frames,
+            first_context,
+            config.first_frames,
         )
 
     def _denoise_chunk(

@@ -153,7 +153,7 @@ def test_a_preset_of_another_model_is_an_item_error(tmp_path: Path) -> None:
 
 
 def test_bad_defaults_fail_the_whole_batch_before_the_out_dir_is_made(tmp_path: Path) -> None:
-    with pytest.raises(BadInputError, match="--width must be a multiple of 8"):
+    with pytest.raises(BadInputError, match="--width must be a multiple of 16"):
         make_batch(tmp_path / "clips", overrides={"width": 30})
     assert not (tmp_path / "clips").exists()
 

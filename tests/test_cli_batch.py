@@ -169,7 +169,7 @@ def test_stdin_items_and_the_clip_paths_on_stdout(tiny_model_path: Path, tmp_pat
     [
         (["missing.txt"], "error: batch file not found: missing.txt"),
         (["."], "error: batch file is not a file: ."),
-        (["items.txt", "--width", "30"], "error: --width must be a multiple of 8"),
+        (["items.txt", "--width", "30"], "error: --width must be a multiple of 16"),
         (
             ["items.txt", "--skip-existing", "--overwrite"],
             "error: --skip-existing and --overwrite cannot be",

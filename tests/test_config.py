@@ -73,7 +73,7 @@ def test_none_overrides_leave_the_preset_alone():
         ("default", "16:9", (112, 64)),
         ("default", "9:16", (64, 112)),
         ("default", "1:1", (64, 64)),
-        ("default", "2.39:1", (152, 64)),
+        ("default", "2.39:1", (160, 64)),
         ("portrait", "16:9", (112, 64)),  # keeps the preset's short side
     ],
 )
@@ -92,8 +92,8 @@ def test_aspect_keeps_the_short_side(preset, aspect, size):
         ({"seconds": MAX_SECONDS + 1}, f"at most {MAX_SECONDS:g}"),
         ({"fps": 0}, "--fps must be from 1 to 60"),
         ({"fps": 61}, "--fps must be from 1 to 60"),
-        ({"width": 100}, "--width must be a multiple of 8"),
-        ({"height": 24}, "--height must be a multiple of 8 from 32"),
+        ({"width": 100}, "--width must be a multiple of 16"),
+        ({"height": 24}, "--height must be a multiple of 16 from 32"),
         ({"width": 2048}, "to 1024, got 2048"),
         ({"aspect": "wide"}, "--aspect must look like W:H"),
         ({"aspect": "16x9"}, "--aspect must look like W:H"),
@@ -135,11 +135,11 @@ def test_a_missing_preset_file_is_named(tmp_path):
         ("seconds: .nan\nwidth: 64\nheight: 64\n", "seconds must be above 0"),
         ("seconds: 601\nwidth: 64\nheight: 64\n", "seconds must be above 0 and at most 600"),
         ("fps: 0\nwidth: 64\nheight: 64\n", "fps must be from 1 to 60"),
-        ("width: 60\nheight: 64\n", "width must be a multiple of 8"),
+        ("width: 60\nheight: 64\n", "width must be a multiple of 16"),
         ("width: 64\n", "missing key 'height'"),
         ("width: 64\nheight: 64\naspect: '1:1'\n", "not both"),
         ("aspect: '16:9'\n", "missing key 'short_side'"),
-        ("aspect: '16:9'\nshort_side: 20\n", "short_side must be a multiple of 8"),
+        ("aspect: '16:9'\nshort_side: 20\n", "short_side must be a multiple of 16"),
         ("aspect: sixteen\nshort_side: 64\n", "aspect must look like W:H"),
         ("sampler:\n  steps: 0\nwidth: 64\nheight: 64\n", "sampler.steps must be from 1"),
         (

@@ -48,6 +48,15 @@ def test_chunks_cover_the_latent_frames_with_context() -> None:
     assert continuing == [Chunk(0, 1, 2), Chunk(1, 2, 1), Chunk(2, 2, 1), Chunk(3, 2, 1)]
 
 
+def test_a_clip_from_noise_opens_with_first_frames_alone() -> None:
+    opening = plan_chunks(8, window=4, context=2, first_frames=1)
+    assert opening == [Chunk(0, 0, 1), Chunk(1, 1, 3), Chunk(2, 2, 2), Chunk(3, 2, 2)]
+    assert plan_chunks(1, window=4, context=2, first_frames=1) == [Chunk(0, 0, 1)]
+    # A continuation has its context from the start: first_frames does not apply.
+    continuing = plan_chunks(4, window=4, context=2, first_context=2, first_frames=1)
+    assert continuing == [Chunk(0, 2, 2), Chunk(1, 2, 2)]
+
+
 def test_chunk_seeds_differ_by_seed_and_chunk() -> None:
     seeds = {chunk_seed(seed, chunk) for seed in range(3) for chunk in range(3)}
     assert len(seeds) == 9
@@ -164,7 +173,8 @@ def test_context_must_fit_the_canvas(pipeline: Pipeline) -> None:
 
 def test_guidance_until_leaves_the_last_steps_to_one_pass(pipeline: Pipeline) -> None:
     """With 4 steps and guidance until t=0.5 (no shift: times 1, .75, .5, .25), each chunk's
-    first two steps see the prompt and the empty caption together, the last two the prompt."""
+    first two steps see the prompt and the empty caption together, the last two the prompt.
+    Two chunks: the tiny model makes the first latent frame alone, then the second."""
     pipeline.model.config.schedule_shift = 1.0
     batches = []
     velocity = pipeline.model.velocity
@@ -175,4 +185,4 @@ def test_guidance_until_leaves_the_last_steps_to_one_pass(pipeline: Pipeline) ->
 
     pipeline.model.velocity = counted
     list(pipeline.frames(request(seconds=0.5, steps=4, guidance_until=0.5)))
-    assert batches == [(2, 2), (2, 2), (1, 1), (1, 1)]
+    assert batches == [(2, 2), (2, 2), (1, 1), (1, 1)] * 2

@@ -33,7 +33,7 @@ def test_plan_counts_what_generation_does(pipeline: Pipeline) -> None:
     frames = list(pipeline.frames(clip, on_progress=lambda e: decodes.append(e.phase)))
     plan = pipeline.plan(clip)
     assert plan.frames == len(frames) == 20
-    assert plan.chunks == decodes.count("decode") == 3  # 6 latent frames: 3, then 2, then 1
+    assert plan.chunks == decodes.count("decode") == 4  # 6 latent frames: 1, 2, 2, then 1
     assert plan.latent_frames == 6 and plan.latent_size == (8, 8)
     assert (plan.window_frames, plan.context_frames) == (3, 1)
     assert plan.model_passes == plan.chunks * 2 * 2  # two steps, each guided (two passes)
@@ -42,7 +42,7 @@ def test_plan_counts_what_generation_does(pipeline: Pipeline) -> None:
 
 def test_plan_time_grows_with_chunks_and_memory_is_measured(pipeline: Pipeline) -> None:
     short, long = pipeline.plan(request(seconds=5)), pipeline.plan(request(seconds=60))
-    assert long.chunks == 60 and short.chunks == 5
+    assert long.chunks == 61 and short.chunks == 6  # the first latent frame alone, then 2 a chunk
     assert long.estimated_seconds > short.estimated_seconds > 0
     assert long.estimated_peak_mb > 10
 
@@ -78,7 +78,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(
     monkeypatch.chdir(tmp_path)
     result = dry_run(tiny_model_path, "--seconds", "60", "--width", "32", "--height", "32")
     assert result.exit_code == 0, result.output
-    assert "chunks          60 of 3 latent frames" in result.stdout
+    assert "chunks          61 of 3 latent frames, the first 1 made alone" in result.stdout
     assert "estimated time" in result.stdout and "estimated peak" in result.stdout
     assert list(tmp_path.iterdir()) == []
 
@@ -88,7 +88,8 @@ def test_dry_run_json_is_one_object(tiny_model_path: Path, tmp_path: Path) -> No
     result = dry_run(tiny_model_path, "--seconds", "600", "--json", "-o", str(output))
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
-    assert (plan["frames"], plan["latent_frames"], plan["chunks"]) == (4800, 1201, 600)
+    assert (plan["frames"], plan["latent_frames"], plan["chunks"]) == (4800, 1201, 601)
+    assert plan["first_chunk_frames"] == 1
     assert plan["path"] == str(output) and plan["model"].startswith("tiny@")
     assert plan["estimated_seconds"] > 0 and "RSS" in plan["estimate"]
     assert not output.exists()

@@ -13,9 +13,17 @@ from typer.testing import CliRunner
 from soravid.cli import app
 from soravid.errors import BadInputError
 from soravid.training.checkpoint import load_checkpoint
+from soravid.training.data import CaptionStyle
 from soravid.training.export import export_model, final_losses, running_mean
 from soravid.training.recipes import get_recipe
-from soravid.training.trainer import detail_crops, edge_mask, train
+from soravid.training.trainer import (
+    detail_crops,
+    dit_inputs,
+    edge_mask,
+    fill_pool,
+    new_state,
+    train,
+)
 from soravid.video import probe_video
 from soravid.weights import load_model, read_metadata
 
@@ -133,3 +141,35 @@ def test_info_describes_a_trained_model(finished_run: Path, tmp_path: Path) -> N
     assert record["id"] == f"tiny@{record['sha256'][:12]}"
     assert record["training"]["seed"] == 0 and "dit" in record["training"]["final_losses"]
     assert record["parameters"] == sum(p.numel() for p in load_model(path).state_dict().values())
+
+
+def dit_batches(image_prob: float, count: int):
+    """`count` micro-batches of the tiny recipe's DiT stage with this share of image steps."""
+    recipe = get_recipe("tiny")
+    recipe.dit.image_prob = image_prob
+    state = new_state(recipe)
+    shard = state.shards[0]
+    fill_pool(shard, state.model, recipe.dit, state.device)
+    style = CaptionStyle()
+    return recipe, [
+        dit_inputs(state.model, shard, recipe.dit, style, state.device) for _ in range(count)
+    ]
+
+
+def test_dit_windows_always_carry_context() -> None:
+    recipe, batches = dit_batches(image_prob=0.0, count=4)
+    for inputs in batches:
+        assert inputs.latent.shape[2] == 3  # the tiny model's window
+        context = inputs.is_context.sum(dim=1)
+        assert (context >= recipe.dit.min_context_frames).all()
+        assert (context <= recipe.dit.max_context_frames).all()
+        assert (inputs.t[inputs.is_context] <= recipe.dit.context_noise).all()
+
+
+def test_image_steps_train_first_latent_frames_alone_from_noise() -> None:
+    recipe, batches = dit_batches(image_prob=1.0, count=2)
+    for inputs in batches:
+        # As many tokens as a batch of windows: batch_size x window_frames single frames.
+        assert inputs.latent.shape[:3] == (recipe.dit.batch_size * 3, 4, 1)
+        assert not inputs.is_context.any() and len(inputs.captions) == len(inputs.latent)
+    assert not torch.equal(batches[0].latent, batches[1].latent)  # newly rendered each step

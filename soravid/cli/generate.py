@@ -150,7 +150,7 @@ def _plan_text(plan: GenerationPlan, preset: ResolvedPreset, record: dict[str, A
         ("model", f"{record['model']} on {record['device']}"),
         ("frames", f"{plan.frames} ({preset.seconds:g} s, {size})"),
         ("latent frames", f"{plan.latent_frames} of {latent}"),
-        ("chunks", f"{plan.chunks} of {plan.window_frames} latent frames"),
+        ("chunks", _chunks_text(plan)),
         ("context", f"{plan.context_frames} latent frames per chunk after the first"),
         ("steps", f"{plan.steps} per chunk, {plan.model_passes} model passes in all"),
         ("estimated time", _plan_duration(plan.estimated_seconds)),
@@ -158,6 +158,13 @@ def _plan_text(plan: GenerationPlan, preset: ResolvedPreset, record: dict[str, A
         ("estimated how", plan.estimate),
     ]
     return "\n".join(f"{name:<15} {value}" for name, value in rows)
+
+
+def _chunks_text(plan: GenerationPlan) -> str:
+    text = f"{plan.chunks} of {plan.window_frames} latent frames"
+    if plan.first_chunk_frames < plan.window_frames and plan.chunks > 1:
+        text += f", the first {plan.first_chunk_frames} made alone"
+    return text
 
 
 def _plan_duration(seconds: float) -> str:

@@ -27,6 +27,10 @@ class ModelConfig:
     dit: DiTConfig = field(default_factory=DiTConfig)
     window_frames: int = 11  # latent frames per generation chunk
     context_frames: int = 3  # of those, clean ones carried over from the previous chunk
+    # Latent frames the first chunk of a new clip makes alone, from noise (0: a whole window).
+    # The next chunk continues them. Where the object is gets decided in one frame, which a
+    # small model learns far sooner than deciding it across a window of a moving object.
+    first_frames: int = 0
     # How this model samples best, set when it is exported after training:
     schedule_shift: float = 1.0  # flow.time_schedule shift; > 1 spends more steps at high noise
     context_time: float = 0.0  # flow time the carried-over context is held at (0 = clean)
@@ -38,6 +42,8 @@ class ModelConfig:
             raise ValueError(f"model {self.name}: DiT text_width differs from the text width")
         if not 0 <= self.context_frames < self.window_frames:
             raise ValueError(f"model {self.name}: need 0 <= context_frames < window_frames")
+        if not 0 <= self.first_frames < self.window_frames:
+            raise ValueError(f"model {self.name}: need 0 <= first_frames < window_frames")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,7 +58,9 @@ class ModelConfig:
         return cls(**values)
 
 
-def _config(name: str, ae: dict, text: dict, dit: dict, window: int, context: int) -> ModelConfig:
+def _config(
+    name: str, ae: dict, text: dict, dit: dict, window: int, context: int, first: int = 0
+) -> ModelConfig:
     return ModelConfig(
         name=name,
         autoencoder=AutoencoderConfig(**ae),
@@ -60,6 +68,7 @@ def _config(name: str, ae: dict, text: dict, dit: dict, window: int, context: in
         dit=DiTConfig(latent_channels=ae["latent_channels"], text_width=text["width"], **dit),
         window_frames=window,
         context_frames=context,
+        first_frames=first,
     )
 
 
@@ -72,18 +81,23 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         dit={"width": 24, "depth": 2, "heads": 2, "mlp_ratio": 2.0},
         window=3,
         context=1,
+        first=1,
     ),
-    # The embedded model: windows of 4 latent frames, 2 of them context, so each chunk adds
-    # 8 frames (1 s at 8 fps) knowing where the object was and how it moved. Tokens of 8x8
-    # pixels: at the presets' short side of 64 px the object moves one token per latent frame.
+    # The embedded model: a clip opens with its first latent frame (frame 0) alone, then
+    # windows of 4 latent frames, 2 of them context, so each chunk adds 8 frames (1 s at
+    # 8 fps) knowing where the object was and how it moved. Tokens of 16x16
+    # pixels (4x4 latent cells), 24 per latent frame at 96x64: a quarter of the tokens of 8x8
+    # ones, so four times the windows per second of training; the object still spans one to
+    # four tokens and moves half a token per latent frame. Sides must be multiples of 16.
     # Text conditions through adaLN only (no cross-attention): captions are a few attributes.
     "shapes": _config(
         "shapes",
         ae={"base_channels": 32, "latent_channels": 8, "patch_size": 2},
         text={"width": 128, "depth": 2, "heads": 4, "max_tokens": 24},
-        dit={"width": 192, "depth": 6, "heads": 4, "cross_attention": False},
+        dit={"width": 192, "depth": 6, "heads": 4, "patch": (1, 4, 4), "cross_attention": False},
         window=4,
         context=2,
+        first=1,
     ),
     "S": _config(
         "S",
@@ -92,6 +106,7 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         dit={"width": 384, "depth": 12, "heads": 8},
         window=16,
         context=4,
+        first=1,
     ),
     "B": _config(
         "B",
@@ -100,6 +115,7 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         dit={"width": 768, "depth": 12, "heads": 8},
         window=16,
         context=4,
+        first=1,
     ),
 }
 

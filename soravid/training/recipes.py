@@ -31,8 +31,8 @@ class AutoencoderStage:
 
 @dataclass
 class DiTStage:
-    steps: int = 2000
-    batch_size: int = 16
+    steps: int = 3000
+    batch_size: int = 32
     learning_rate: float = 8e-4
     warmup_steps: int = 150
     weight_decay: float = 0.01
@@ -43,7 +43,10 @@ class DiTStage:
     # Flow times: uniform, shifted to favour noise (flow.sample_flow_times); 3 puts 14% of
     # them above 0.95, where generation starts and only the caption says what to draw.
     time_shift: float = 3.0
-    max_context_frames: int = 2  # clean latent frames given as context: 0..this, uniformly
+    # Clean latent frames given as context: min..max, uniformly. A clip starts as one latent
+    # frame made alone (image_prob below), so every window the sampler runs has context.
+    min_context_frames: int = 1
+    max_context_frames: int = 2
     context_noise: float = 0.1  # context frames sit at a flow time drawn from [0, this]
     per_frame_time_prob: float = 0.2  # independent time per frame (diffusion forcing)
     # Windows are cut from a pool of encoded clips (latents.py): `pool_clips` per canvas of
@@ -52,6 +55,10 @@ class DiTStage:
     pool_latent_frames: int = 11
     pool_refresh: int = 1
     start_prob: float = 0.35  # a window starts at a clip's first frame, as generation does
+    # A share of steps trains on first latent frames alone (the causal autoencoder encodes a
+    # clip's frame 0 by itself), batch_size x window_frames of them, freshly rendered: where
+    # the object is gets decided there, in one frame, not across a moving window.
+    image_prob: float = 0.3
 
 
 @dataclass
