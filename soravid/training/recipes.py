@@ -55,9 +55,10 @@ class DiTStage:
     pool_latent_frames: int = 11
     pool_refresh: int = 1
     start_prob: float = 0.35  # a window starts at a clip's first frame, as generation does
-    # A share of steps trains on first latent frames alone (the causal autoencoder encodes a
-    # clip's frame 0 by itself), batch_size x window_frames of them, freshly rendered: where
-    # the object is gets decided there, in one frame, not across a moving window.
+    # A share of steps trains on clip openings alone: the model's first_frames latent frames
+    # (for the shapes model, frame 0, which the causal autoencoder encodes by itself), as many
+    # latent frames as a batch of windows, freshly rendered: where the object is gets decided
+    # there, in one frame, not across a moving window.
     image_prob: float = 0.3
 
 
@@ -89,7 +90,7 @@ class TrainRecipe:
 
 
 RECIPES: dict[str, TrainRecipe] = {
-    # The embedded model: 110 minutes measured on 2 CPU cores (README, "The embedded model").
+    # The embedded model: 104 minutes measured on 2 CPU cores (README, "The embedded model").
     "shapes": TrainRecipe(),
     # GPU recipes (README: memory and time per GPU, from benchmarks/train_cost.py). Canvases
     # of the shapes recipe's aspects at twice (S) and four times (B) the side; batch_size is

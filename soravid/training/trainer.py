@@ -270,9 +270,10 @@ def dit_inputs(
     device: torch.device,
 ) -> DiTInputs:
     generator = shard.noise
-    images = bool(torch.rand((), generator=generator) < stage.image_prob)
+    drawn = bool(torch.rand((), generator=generator) < stage.image_prob)
+    images = drawn and model.config.first_frames > 0  # a model that never opens alone: windows
     if images:
-        latent, captions = first_frames(model, shard, stage, style, device)
+        latent, captions = openings(model, shard, stage, style, device)
     else:
         latent, captions = latent_window(model, shard, stage, style, device)
     batch, frames = latent.shape[0], latent.shape[2]
@@ -341,21 +342,22 @@ def latent_window(
 
 
 @torch.no_grad()
-def first_frames(
+def openings(
     model: SoravidModel,
     shard: DataShard,
     stage: DiTStage,
     style: CaptionStyle,
     device: torch.device,
 ) -> tuple[Tensor, list[str]]:
-    """batch_size x window_frames newly rendered clip openings of one canvas, each its first
-    latent frame alone (B, C, 1, h, w), which a causal autoencoder encodes from frame 0 alone,
-    and their captions: as many tokens as a batch of windows, all of them a clip's start."""
+    """Newly rendered clip openings of one canvas, each the model's `first_frames` latent frames
+    alone (B, C, first_frames, h, w), as generation makes them, and their captions: as many
+    latent frames as a batch of windows, all of them at a clip's start."""
     canvas = shard.clips.random_canvas()
-    count = stage.batch_size * model.config.window_frames
-    video, attributes = shard.clips.render(canvas, count, frames=1)
-    latent = encoder(model, device)(video)  # (B, C, 1, h, w)
-    return latent.to(device), [shard.clips.caption(attrs, style) for attrs in attributes]
+    first = model.config.first_frames
+    count = stage.batch_size * model.config.window_frames // first
+    video, attributes = shard.clips.render(canvas, count, model.autoencoder.pixel_frames(first))
+    latent = model.autoencoder.encode(video.to(device))  # (B, C, first_frames, h, w)
+    return latent, [shard.clips.caption(attrs, style) for attrs in attributes]
 
 
 def ema_decay(target: float, step: int) -> float:
