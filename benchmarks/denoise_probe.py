@@ -41,19 +41,27 @@ def probe(
     latent = model.autoencoder.encode(from_uint8_frames(clip))  # (1, C, Tl, h, w)
     noise = make_noise(tuple(latent.shape), seed)
     noisy = interpolate(latent, noise, torch.full(latent.shape[:1] + latent.shape[2:3], start))
-    velocity = prompt_velocity(model, model.encode_text([caption, ""]))
+    text = model.encode_text([caption, ""])
     schedule = schedule_from(start, steps, model.config.schedule_shift)
     # As generation does: a model with first_frames makes those alone, then the rest of the
     # window with them as context.
     first = model.config.first_frames
     if first:
+        velocity = prompt_velocity(model, text)
         opening = denoise(velocity, noisy[:, :, :first], None, 0, schedule, guidance=guidance)
         context_time = model.config.context_time
+        continuing = prompt_velocity(model, text, first)
         sampled = denoise(
-            velocity, noisy, opening, first, schedule, guidance=guidance, context_time=context_time
+            continuing,
+            noisy,
+            opening,
+            first,
+            schedule,
+            guidance=guidance,
+            context_time=context_time,
         )
     else:
-        sampled = denoise(velocity, noisy, None, 0, schedule, guidance=guidance)
+        sampled = denoise(prompt_velocity(model, text), noisy, None, 0, schedule, guidance=guidance)
     return to_uint8_frames(model.autoencoder.decode(sampled))
 
 

@@ -62,8 +62,13 @@ def flow_matching_loss(
 ) -> Tensor:
     """Mean squared error of the predicted velocity, over the frames where loss_mask (B, T) is
     True (clean context frames are left out); over every frame when loss_mask is None."""
-    velocity = model_fn(interpolate(x0, noise, t), t)
-    error = (velocity.float() - (noise - x0).float()).pow(2).mean(dim=(1, 3, 4))  # (B, T)
+    return velocity_loss(model_fn(interpolate(x0, noise, t), t), noise - x0, loss_mask)
+
+
+def velocity_loss(velocity: Tensor, target: Tensor, loss_mask: Tensor | None = None) -> Tensor:
+    """Mean squared error of a velocity against its target, over the frames where loss_mask
+    (B, T) is True; over every frame when loss_mask is None."""
+    error = (velocity.float() - target.float()).pow(2).mean(dim=(1, 3, 4))  # (B, T)
     if loss_mask is None:
         return error.mean()
     weights = loss_mask.to(error.dtype)

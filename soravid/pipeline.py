@@ -27,6 +27,7 @@ from soravid import __version__
 from soravid.config import ResolvedPreset
 from soravid.errors import BadInputError
 from soravid.flow import denoise, guided_steps, make_noise, time_schedule
+from soravid.models.dit import ContextCache
 from soravid.models.registry import SoravidModel, build_model
 from soravid.models.text import TextEmbedding
 from soravid.weights import (
@@ -164,15 +165,49 @@ def from_uint8_frames(frames: np.ndarray) -> Tensor:
     return rearrange(torch.from_numpy(frames), "t h w c -> 1 c t h w").float() / 127.5 - 1
 
 
-def prompt_velocity(model: SoravidModel, text: TextEmbedding) -> Callable[[Tensor, Tensor], Tensor]:
-    """The flow velocity conditioned on `text`, the prompt first and, for guidance, the empty
-    caption after it: guided steps batch x twice and take both, the others the prompt alone."""
+def prompt_velocity(
+    model: SoravidModel,
+    text: TextEmbedding,
+    context_frames: int = 0,
+    guidance: float | None = None,
+    guidance_until: float = 0.0,
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """The flow velocity conditioned on `text`, the prompt first and, for classifier-free
+    guidance, the empty caption after it: guided steps batch x twice and take both, the others
+    the prompt alone. A model distilled from its guidance (DiTConfig.guidance_embedding) is
+    given the scale instead, `guidance`, and 1 at steps from flow time guidance_until down.
+
+    The first `context_frames` latent frames of x are the chunk's context, the same at every
+    call (denoise holds them). A DiT with causal_context runs them once per batch size and
+    scale, then only the frames being made; their velocity, which denoise ignores, is zero."""
     prompt_only = text.first(1)
 
-    def velocity(x: Tensor, t: Tensor) -> Tensor:
-        return model.velocity(x, t, text if len(x) == len(text.mask) else prompt_only)
+    def inputs(x: Tensor, t: Tensor) -> tuple[TextEmbedding, Tensor | None]:
+        conditioning = text if len(x) == len(text.mask) else prompt_only
+        if guidance is None:
+            return conditioning, None
+        scale = guidance if float(t[0, -1]) > guidance_until else 1.0  # the step's flow time
+        return conditioning, torch.full((len(x),), scale, device=x.device)
 
-    return velocity
+    def velocity(x: Tensor, t: Tensor) -> Tensor:
+        conditioning, scale = inputs(x, t)
+        return model.velocity(x, t, conditioning, context_frames, scale)
+
+    if not (context_frames and model.config.dit.causal_context):
+        return velocity
+    caches: dict[tuple[int, float | None], ContextCache] = {}
+
+    def velocity_after_context(x: Tensor, t: Tensor) -> Tensor:
+        conditioning, scale = inputs(x, t)
+        key = (len(x), None if scale is None else float(scale[0]))
+        if key not in caches:
+            context, context_t = x[:, :, :context_frames], t[:, :context_frames]
+            caches[key] = model.cache_context(context, context_t, conditioning, scale)
+        made, made_t = x[:, :, context_frames:], t[:, context_frames:]
+        new = model.velocity_after(caches[key], made, made_t, conditioning, scale)
+        return torch.cat([torch.zeros_like(x[:, :, :context_frames]), new], dim=2)
+
+    return velocity_after_context
 
 
 class ProgressClock:
@@ -279,8 +314,9 @@ class Pipeline:
         chunks = self._plan(preset.frames, 0)
         cost = self.measure_chunk_cost(request)
         schedule = time_schedule(preset.steps, config.schedule_shift)
-        passes = preset.steps + guided_steps(schedule, preset.guidance, preset.guidance_until)
-        pass_seconds = cost.step_seconds / (1 if preset.guidance == 1.0 else 2)
+        two_pass = self._classifier_free(preset.guidance)
+        passes = preset.steps + guided_steps(schedule, two_pass, preset.guidance_until)
+        pass_seconds = cost.step_seconds / (1 if two_pass == 1.0 else 2)
         chunk_seconds = passes * pass_seconds + cost.decode_seconds
         peak = cost.peak_bytes
         return GenerationPlan(
@@ -401,22 +437,36 @@ class Pipeline:
         shape = (1, channels, chunk.context + chunk.new, height, width)
         noise = make_noise(shape, chunk_seed(request.seed, chunk.index)).to(self.device)
         context = history[:, :, history.shape[2] - chunk.context :] if chunk.context else None
+        preset, distilled = request.preset, self.model.config.dit.guidance_embedding
         latent = denoise(
-            prompt_velocity(self.model, text),
+            prompt_velocity(
+                self.model,
+                text,
+                chunk.context,
+                preset.guidance if distilled else None,
+                preset.guidance_until,
+            ),
             noise,
             context,
             chunk.context,
-            time_schedule(request.preset.steps, self.model.config.schedule_shift),
-            guidance=request.preset.guidance,
+            time_schedule(preset.steps, self.model.config.schedule_shift),
+            guidance=self._classifier_free(preset.guidance),
             on_step=lambda step, _: clock.report("denoise", chunk.index + 1, step),
             context_time=self.model.config.context_time,
-            guidance_until=request.preset.guidance_until,
+            guidance_until=preset.guidance_until,
         )
         return latent[:, :, chunk.context :].float()
 
     def _text(self, prompt: str, guidance: float) -> TextEmbedding:
-        """The prompt's embedding; with guidance, batched with the empty caption after it."""
-        return self.model.encode_text([prompt] if guidance == 1.0 else [prompt, ""])
+        """The prompt's embedding; with classifier-free guidance, batched with the empty
+        caption after it."""
+        two_pass = self._classifier_free(guidance) != 1.0
+        return self.model.encode_text([prompt, ""] if two_pass else [prompt])
+
+    def _classifier_free(self, guidance: float) -> float:
+        """The guidance denoise applies in two passes (prompt and empty caption): the preset's,
+        or none (1) for a model distilled from it, which takes the scale in its one pass."""
+        return 1.0 if self.model.config.dit.guidance_embedding else guidance
 
     def _empty_latent(self, preset: ResolvedPreset) -> Tensor:
         config = self.model.config.autoencoder

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 
-from soravid.models.registry import SoravidModel, build_model
+from soravid.models.registry import MODEL_CONFIGS, SoravidModel, build_model
 from soravid.weights import save_model
 
 # Tests run tiny models, for which a second thread gains nothing, and while another job keeps
@@ -20,11 +22,14 @@ TINY_VOCABULARY = (
 ).split()
 
 
-def make_tiny_model(seed: int = 0) -> SoravidModel:
-    """The `tiny` config, randomly initialised, with random values also where adaLN-Zero starts
-    at zero, so that its output depends on its input as a trained model's would."""
+def make_tiny_model(seed: int = 0, **dit: object) -> SoravidModel:
+    """The `tiny` config (its DiT's settings replaced by `dit`), randomly initialised, with
+    random values also where adaLN-Zero starts at zero, so that its output depends on its
+    input as a trained model's would."""
     torch.manual_seed(seed)
-    model = build_model("tiny", TINY_VOCABULARY)
+    config = copy.deepcopy(MODEL_CONFIGS["tiny"])
+    config.dit = dataclasses.replace(config.dit, **dit)
+    model = build_model(config, TINY_VOCABULARY)
     with torch.no_grad():
         for parameter in model.parameters():
             if not parameter.any():

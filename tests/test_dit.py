@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from soravid.models.dit import DiT, DiTConfig, RoPE3D, rotate
+from soravid.models.layers import gelu_tanh
 
 CONFIG = DiTConfig(latent_channels=4, width=24, depth=2, heads=2, mlp_ratio=2.0, text_width=16)
 
@@ -83,12 +84,12 @@ def test_padded_text_tokens_are_ignored_and_the_text_matters() -> None:
 def test_rotary_positions_depend_only_on_offsets() -> None:
     """q at p and k at p' score the same as q at p+d and k at p'+d: attention sees offsets."""
     rope = RoPE3D(head_dim=12)
-    cos, sin = rope.angles((4, 5, 6))  # tokens time-major: index = (t * 5 + y) * 6 + x
+    rotations = rope.rotations((4, 5, 6))  # tokens time-major: index = (t * 5 + y) * 6 + x
     q, k = torch.randn(12), torch.randn(12)
 
     def score(query_index: int, key_index: int) -> torch.Tensor:
-        rq = rotate(q.expand(1, 1, 120, 12), cos, sin)[0, 0, query_index]
-        rk = rotate(k.expand(1, 1, 120, 12), cos, sin)[0, 0, key_index]
+        rq = rotate(q.expand(1, 1, 120, 12), rotations)[0, 0, query_index]
+        rk = rotate(k.expand(1, 1, 120, 12), rotations)[0, 0, key_index]
         return rq @ rk
 
     def index(t: int, y: int, x: int) -> int:
@@ -117,3 +118,79 @@ def test_without_cross_attention_the_pooled_text_conditions() -> None:
         velocity = dit(x, t, text, mask, pooled)
         assert torch.equal(velocity, dit(x, t, torch.randn_like(text), mask, pooled))
         assert not torch.allclose(velocity, dit(x, t, text, mask, torch.randn_like(pooled)))
+
+
+def test_gelu_tanh_is_torchs_tanh_gelu_values_and_gradients() -> None:
+    x = torch.linspace(-8, 8, 1001, requires_grad=True)
+    reference = torch.nn.functional.gelu(x, approximate="tanh")
+    torch.testing.assert_close(gelu_tanh(x), reference, atol=1e-6, rtol=1e-6)
+    (ours,) = torch.autograd.grad(gelu_tanh(x).sum(), x)
+    (theirs,) = torch.autograd.grad(reference.sum(), x)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_rotate_matches_the_real_rotation_of_channel_pairs() -> None:
+    rope = RoPE3D(head_dim=12)
+    rotations = rope.rotations((2, 3, 4))
+    x = torch.randn(2, 3, 24, 12)
+    real, imag = x[..., 0::2], x[..., 1::2]
+    cos, sin = rotations.real, rotations.imag
+    expected = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1).flatten(-2)
+    torch.testing.assert_close(rotate(x, rotations), expected)
+    strided = x.transpose(1, 2).contiguous().transpose(1, 2)  # same values, other strides
+    torch.testing.assert_close(rotate(strided, rotations), expected)
+
+
+CAUSAL = DiTConfig(
+    latent_channels=4, width=24, depth=2, heads=2, mlp_ratio=2.0, text_width=16, causal_context=True
+)
+
+
+def test_causal_context_does_not_see_the_frames_being_made() -> None:
+    x, t = torch.randn(2, 4, 5, 4, 6), torch.rand(2, 5)
+    changed = x.clone()
+    changed[:, :, 2:] = torch.randn_like(changed[:, :, 2:])
+    text = text_inputs()
+    with torch.no_grad():
+        for config, context_unchanged in ((CAUSAL, True), (CONFIG, False)):
+            dit = make_dit(config)
+            before = dit(x, t, *text, context_frames=2)
+            after = dit(changed, t, *text, context_frames=2)
+            assert torch.allclose(before[:, :, :2], after[:, :, :2]) == context_unchanged
+            assert not torch.allclose(before[:, :, 2:], after[:, :, 2:])
+
+
+@pytest.mark.parametrize(("context", "made", "height", "width"), [(1, 3, 4, 6), (2, 2, 6, 4)])
+def test_cached_context_gives_the_velocity_of_the_whole_window(
+    context: int, made: int, height: int, width: int
+) -> None:
+    dit = make_dit(CAUSAL)
+    x, t = torch.randn(2, 4, context + made, height, width), torch.rand(2, context + made)
+    text = text_inputs()
+    with torch.no_grad():
+        whole = dit(x, t, *text, context_frames=context)
+        cache = dit.cache_context(x[:, :, :context], t[:, :context], *text)
+        after = dit.forward_after(cache, x[:, :, context:], t[:, context:], *text)
+        first_row = dit.forward_after(
+            cache.first(1), x[:1, :, context:], t[:1, context:], *(part[:1] for part in text)
+        )
+    torch.testing.assert_close(after, whole[:, :, context:], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(first_row, whole[:1, :, context:], atol=1e-5, rtol=1e-5)
+
+
+def test_each_row_of_a_batch_has_its_own_context_length() -> None:
+    dit = make_dit(CAUSAL)
+    x, t = torch.randn(2, 4, 4, 4, 4), torch.rand(2, 4)
+    text = text_inputs()
+    with torch.no_grad():
+        mixed = dit(x, t, *text, context_frames=torch.tensor([1, 3]))
+        for row, context in ((0, 1), (1, 3)):
+            alone = dit(
+                x[row : row + 1], t[row : row + 1], *(p[row : row + 1] for p in text), context
+            )
+            torch.testing.assert_close(mixed[row : row + 1], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_only_a_causal_dit_caches_context() -> None:
+    with pytest.raises(ValueError, match="causal_context"):
+        make_dit().cache_context(torch.randn(2, 4, 1, 4, 4), torch.zeros(2, 1), *text_inputs())

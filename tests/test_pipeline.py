@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from soravid import weights as weights_module
 from soravid.config import ResolvedPreset
@@ -17,8 +18,10 @@ from soravid.pipeline import (
     ProgressEvent,
     chunk_seed,
     plan_chunks,
+    prompt_velocity,
 )
 from soravid.video import probe_video, read_frames
+from tests.conftest import make_tiny_model
 
 
 def preset(seconds: float = 1.0, width: int = 32, height: int = 24, **values) -> ResolvedPreset:
@@ -171,18 +174,91 @@ def test_context_must_fit_the_canvas(pipeline: Pipeline) -> None:
         pipeline.encode_context([])
 
 
-def test_guidance_until_leaves_the_last_steps_to_one_pass(pipeline: Pipeline) -> None:
+def record_model_calls(model) -> list[tuple]:
+    """Wrap the model's velocity calls: each appends (kind, batch, texts, guidance scale)."""
+    calls = []
+    velocity, velocity_after, cache_context = (
+        model.velocity,
+        model.velocity_after,
+        model.cache_context,
+    )
+
+    def scale(guidance):
+        return None if guidance is None else float(guidance[0])
+
+    def counted(x, t, text, context_frames=0, guidance=None):
+        calls.append(("whole", len(x), len(text.mask), scale(guidance)))
+        return velocity(x, t, text, context_frames, guidance)
+
+    def counted_after(cache, x, t, text, guidance=None):
+        calls.append(("after", len(x), len(text.mask), scale(guidance)))
+        return velocity_after(cache, x, t, text, guidance)
+
+    def counted_cache(context, t, text, guidance=None):
+        calls.append(("cache", len(context), len(text.mask), scale(guidance)))
+        return cache_context(context, t, text, guidance)
+
+    model.velocity, model.velocity_after, model.cache_context = (
+        counted,
+        counted_after,
+        counted_cache,
+    )
+    return calls
+
+
+def test_guidance_until_leaves_the_last_steps_to_one_pass() -> None:
     """With 4 steps and guidance until t=0.5 (no shift: times 1, .75, .5, .25), each chunk's
     first two steps see the prompt and the empty caption together, the last two the prompt.
-    Two chunks: the tiny model makes the first latent frame alone, then the second."""
-    pipeline.model.config.schedule_shift = 1.0
-    batches = []
-    velocity = pipeline.model.velocity
-
-    def counted(x, t, text):
-        batches.append((len(x), len(text.mask)))
-        return velocity(x, t, text)
-
-    pipeline.model.velocity = counted
+    Two chunks: the tiny model makes the first latent frame alone, then the second after its
+    cached context (computed once for each batch size)."""
+    model = make_tiny_model(guidance_embedding=False)
+    model.config.schedule_shift = 1.0
+    calls = record_model_calls(model)
+    pipeline = Pipeline(model, "tiny@test", torch.device("cpu"))
     list(pipeline.frames(request(seconds=0.5, steps=4, guidance_until=0.5)))
-    assert batches == [(2, 2), (2, 2), (1, 1), (1, 1)] * 2
+    guided, unguided = [(2, 2, None)] * 2, [(1, 1, None)] * 2
+    assert calls == [("whole", *b) for b in guided + unguided] + [
+        ("cache", 2, 2, None),
+        ("after", 2, 2, None),
+        ("after", 2, 2, None),
+        ("cache", 1, 1, None),
+        ("after", 1, 1, None),
+        ("after", 1, 1, None),
+    ]
+
+
+def test_a_distilled_model_is_given_the_scale_in_one_pass(pipeline: Pipeline) -> None:
+    """A DiT distilled from its guidance sees the prompt alone, told the scale (1 once
+    guidance_until is reached); its cached context is computed once for each scale."""
+    model = pipeline.model
+    assert model.config.dit.guidance_embedding
+    model.config.schedule_shift = 1.0
+    calls = record_model_calls(model)
+    list(pipeline.frames(request(seconds=0.5, steps=4, guidance=3.0, guidance_until=0.5)))
+    assert calls == [("whole", 1, 1, scale) for scale in (3.0, 3.0, 1.0, 1.0)] + [
+        ("cache", 1, 1, 3.0),
+        ("after", 1, 1, 3.0),
+        ("after", 1, 1, 3.0),
+        ("cache", 1, 1, 1.0),
+        ("after", 1, 1, 1.0),
+        ("after", 1, 1, 1.0),
+    ]
+    plan = pipeline.plan(request(seconds=0.5, steps=4, guidance=3.0))
+    assert plan.model_passes == plan.chunks * 4  # one pass a step, guided or not
+
+
+def test_cached_context_velocity_is_the_whole_windows(pipeline: Pipeline) -> None:
+    """A causal-context model runs a chunk's context once; the velocity of the frames being
+    made is what the whole window would give, at every step and for either batch size."""
+    model = pipeline.model
+    assert model.config.dit.causal_context
+    text = model.encode_text(["a red circle", ""])
+    velocity = prompt_velocity(model, text, context_frames=1)
+    x = torch.randn(2, model.config.dit.latent_channels, 3, 6, 8)
+    with torch.inference_mode():
+        for t_made, batch in ((0.9, 2), (0.5, 2), (0.2, 1)):
+            t = torch.full((batch, 3), t_made)
+            t[:, 0] = 0.05
+            expected = model.velocity(x[:batch], t, text.first(batch), 1)[:, :, 1:]
+            got = velocity(x[:batch], t)[:, :, 1:]
+            torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

@@ -13,6 +13,7 @@ from soravid.cli import app
 from soravid.config import ResolvedPreset
 from soravid.errors import BadInputError
 from soravid.pipeline import GenerationRequest, Pipeline
+from tests.conftest import make_tiny_model
 
 runner = CliRunner()
 
@@ -27,7 +28,11 @@ def pipeline(tiny_model_path: Path) -> Pipeline:
     return Pipeline.load(str(tiny_model_path), device="cpu")
 
 
-def test_plan_counts_what_generation_does(pipeline: Pipeline) -> None:
+def test_plan_counts_what_generation_does() -> None:
+    """A model with classifier-free guidance: two passes a guided step (a distilled one's one
+    pass is counted in test_pipeline)."""
+    model = make_tiny_model(guidance_embedding=False)
+    pipeline = Pipeline(model, "tiny@test", torch.device("cpu"))
     decodes = []
     clip = request(seconds=2.5)
     frames = list(pipeline.frames(clip, on_progress=lambda e: decodes.append(e.phase)))

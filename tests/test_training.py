@@ -1,7 +1,8 @@
-"""Training on the tiny recipe: both stages run, resume is exact, the export generates."""
+"""Training on the tiny recipe: every stage runs, resume is exact, the export generates."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -17,11 +18,13 @@ from soravid.training.data import CaptionStyle
 from soravid.training.export import export_model, final_losses, running_mean
 from soravid.training.recipes import get_recipe
 from soravid.training.trainer import (
+    DistillObjective,
     detail_crops,
     dit_inputs,
     edge_mask,
     fill_pool,
     new_state,
+    start_distillation,
     train,
 )
 from soravid.video import probe_video
@@ -47,18 +50,24 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
-def test_training_runs_both_stages(finished_run: Path) -> None:
+def test_training_runs_every_stage(finished_run: Path) -> None:
     saved = load_checkpoint(finished_run)
     assert saved["stage"] == "done"
     stages = [stage for stage, _, _ in saved["losses"]]
     assert stages.count("autoencoder") == 3 and stages.count("dit") == 3
+    assert stages.count("distill") == 2
     assert all(torch.isfinite(torch.tensor(loss)) for _, _, loss in saved["losses"])
 
 
-@pytest.mark.parametrize("stage", ["autoencoder", "dit"])
-def test_resume_continues_exactly(finished_run: Path, tmp_path: Path, stage: str) -> None:
+# distill at 1: from the checkpoint at the stage's start (the tiny recipe saves every 2 steps)
+@pytest.mark.parametrize(
+    ("stage", "step"), [("autoencoder", 2), ("dit", 2), ("distill", 1), ("distill", 2)]
+)
+def test_resume_continues_exactly(
+    finished_run: Path, tmp_path: Path, stage: str, step: int
+) -> None:
     with pytest.raises(Interrupt):
-        train(get_recipe("tiny"), tmp_path, on_progress=stop_at(stage, 2))
+        train(get_recipe("tiny"), tmp_path, on_progress=stop_at(stage, step))
     train(get_recipe("tiny"), tmp_path, resume=True)
     straight, resumed = load_checkpoint(finished_run), load_checkpoint(tmp_path)
     for name, tensor in straight["model"].items():
@@ -173,3 +182,34 @@ def test_image_steps_train_first_latent_frames_alone_from_noise() -> None:
         assert inputs.latent.shape[:3] == (recipe.dit.batch_size * 3, 4, 1)
         assert not inputs.is_context.any() and len(inputs.captions) == len(inputs.latent)
     assert not torch.equal(batches[0].latent, batches[1].latent)  # newly rendered each step
+
+
+def test_distillation_starts_as_the_teacher_at_scale_one() -> None:
+    """The student starts as its teacher and the guidance embedding at zero: at scale 1 the
+    guided target is the teacher's prompted velocity, which the student gives already."""
+    recipe = get_recipe("tiny")
+    state = new_state(recipe)
+    model = state.model
+    with torch.no_grad():  # a DiT whose output depends on its input, as a trained one's does
+        for name, parameter in model.dit.named_parameters():
+            if not parameter.any() and not name.startswith("guidance_embed"):
+                parameter.normal_(0.0, 0.1)
+    state.ema = {name: p.detach().clone() for name, p in model.named_parameters()}
+    shard = state.shards[0]
+    fill_pool(shard, model, recipe.dit, state.device)
+    start_distillation(state)
+    teacher = copy.deepcopy(model.dit)
+    teacher.load_state_dict(state.teacher)
+    objective = DistillObjective(model, teacher)
+    inputs = dit_inputs(model, shard, recipe.dit, CaptionStyle(0.0), state.device)
+    with torch.no_grad():
+        at_one = objective(inputs, torch.ones(len(inputs.captions)))
+        at_three = objective(inputs, torch.full((len(inputs.captions),), 3.0))
+    assert at_one < 1e-10 < 1e-4 < at_three
+
+
+def test_a_recipe_distils_exactly_a_dit_that_takes_the_scale() -> None:
+    recipe = get_recipe("tiny")
+    recipe.distill.steps = 0
+    with pytest.raises(BadInputError, match="guidance_embedding"):
+        new_state(recipe)

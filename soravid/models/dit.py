@@ -19,7 +19,9 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from soravid.models.layers import CrossAttention, Mlp, SelfAttention, zero_init
+from soravid.models.layers import CrossAttention, KeysValues, Mlp, SelfAttention, zero_init
+
+GUIDANCE_RANGE = 10.0  # guidance scales the guidance embedding reads apart
 
 
 @dataclass
@@ -35,6 +37,14 @@ class DiTConfig:
     # conditions through adaLN, as DiT conditions on a class: enough for short captions of a
     # few attributes, and a sixth cheaper per block.
     cross_attention: bool = True
+    # Context frames (the first ones of a window, given clean) attend only to each other, so
+    # nothing in them depends on the frames being made: generation computes their keys and
+    # values once per chunk (cache_context) instead of at every sampler step.
+    causal_context: bool = False
+    # The guidance scale as an input (an embedding added to the conditioning, as FLUX-dev
+    # does): a DiT distilled from its own classifier-free guidance gives the guided velocity in
+    # one pass, where guidance takes two (the prompt and the empty caption).
+    guidance_embedding: bool = False
 
     def __post_init__(self) -> None:
         self.patch = tuple(self.patch)
@@ -89,20 +99,20 @@ class RoPE3D(nn.Module):
         exponents = torch.arange(0, self.axis_dim, 2) / self.axis_dim
         self.register_buffer("inv_freq", theta**-exponents, persistent=False)
 
-    def angles(self, grid: tuple[int, int, int]) -> tuple[Tensor, Tensor]:
-        """cos and sin (N, head_dim/2) for the tokens of a (T, h, w) grid, time-major."""
+    def rotations(self, grid: tuple[int, int, int]) -> Tensor:
+        """Unit complex numbers (N, head_dim/2), one per token and channel pair, for the tokens
+        of a (T, h, w) grid, time-major: one complex product rotates a whole head."""
         axes = [torch.arange(n, device=self.inv_freq.device, dtype=torch.float32) for n in grid]
         coords = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
         angles = (coords[:, :, None] * self.inv_freq).reshape(coords.shape[0], -1)
-        return torch.cos(angles), torch.sin(angles)
+        return torch.polar(torch.ones_like(angles), angles)
 
 
-def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate channel pairs of x (B, heads, N, head_dim) by angles given as cos, sin (N, head/2)."""
-    pairs = x.float().unflatten(-1, (-1, 2))
-    real, imag = pairs[..., 0], pairs[..., 1]
-    rotated = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1)
-    return rotated.flatten(-2).to(x.dtype)
+def rotate(x: Tensor, rotations: Tensor) -> Tensor:
+    """Rotate channel pairs of x (B, heads, N, head_dim) by `rotations` (N, head_dim/2), each
+    pair read as a complex number: a single complex multiply instead of ten real operations."""
+    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)).contiguous())
+    return torch.view_as_real(pairs * rotations).flatten(-2).to(x.dtype)
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -129,18 +139,27 @@ class DiTBlock(nn.Module):
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
 
     def forward(
-        self, x: Tensor, c: Tensor, angles: tuple[Tensor, Tensor], text: Tensor, text_mask: Tensor
-    ) -> Tensor:
-        """x (B, T, S, D) tokens per frame, c (B, T, D) conditioning per frame."""
+        self,
+        x: Tensor,
+        c: Tensor,
+        rotations: Tensor,
+        text: Tensor,
+        text_mask: Tensor,
+        mask: Tensor | None = None,
+        past: KeysValues | None = None,
+    ) -> tuple[Tensor, KeysValues]:
+        """x (B, T, S, D) tokens per frame, c (B, T, D) conditioning per frame; attention
+        under `mask`, and to the keys and values of `past` tokens too. Returns the new tokens
+        and x's own keys and values."""
         frames = x.shape[1]
         shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(c)[:, :, None].chunk(6, -1)
         h = modulate(self.norm1(x), shift1, scale1).flatten(1, 2)  # (B, N, D)
-        h = self.attn(h, rotate=lambda q: rotate(q, *angles))
+        h, keys_values = self.attn.attend(h, mask, lambda q: rotate(q, rotations), past)
         x = x + gate1 * h.unflatten(1, (frames, -1))
         if self.cross is not None:
             h = self.cross(self.norm_text(x).flatten(1, 2), text, text_mask)
             x = x + h.unflatten(1, (frames, -1))
-        return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
+        return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2)), keys_values
 
 
 class FinalLayer(nn.Module):
@@ -158,6 +177,19 @@ class FinalLayer(nn.Module):
         return self.proj(modulate(self.norm(x), shift, scale))
 
 
+@dataclass
+class ContextCache:
+    """What the frames after a causal context need of it: its keys and values in every block."""
+
+    keys_values: list[KeysValues]
+    token_frames: int
+
+    def first(self, count: int) -> ContextCache:
+        """The cache of the first `count` rows of the batch."""
+        rows = [(keys[:count], values[:count]) for keys, values in self.keys_values]
+        return ContextCache(rows, self.token_frames)
+
+
 class DiT(nn.Module):
     """Predicts the flow velocity of a latent video given per-frame flow times and text."""
 
@@ -170,6 +202,8 @@ class DiT(nn.Module):
         self.text_pool_embed = nn.Sequential(
             nn.Linear(config.text_width, width), nn.SiLU(), nn.Linear(width, width)
         )
+        if config.guidance_embedding:
+            self.guidance_embed = TimestepEmbedder(width)
         if config.cross_attention:
             self.null_text = nn.Parameter(torch.zeros(1, 1, config.text_width))
         self.rope = RoPE3D(width // config.heads)
@@ -190,23 +224,114 @@ class DiT(nn.Module):
             zero_init(block.modulation[-1])
         zero_init(self.final.modulation[-1])
         zero_init(self.final.proj)
+        if self.config.guidance_embedding:  # no effect until distillation trains it
+            zero_init(self.guidance_embed.mlp[-1])
 
     def forward(
-        self, x: Tensor, t: Tensor, text: Tensor, text_mask: Tensor, text_pooled: Tensor
+        self,
+        x: Tensor,
+        t: Tensor,
+        text: Tensor,
+        text_mask: Tensor,
+        text_pooled: Tensor,
+        context_frames: Tensor | int = 0,
+        guidance: Tensor | None = None,
     ) -> Tensor:
         """x (B, C, T, h, w), t (B, T) flow time per latent frame, text (B, L, Dt), text_mask
-        (B, L) bool, text_pooled (B, Dt) -> velocity (B, C, T, h, w)."""
-        pt, ph, pw = self.config.patch
+        (B, L) bool, text_pooled (B, Dt) -> velocity (B, C, T, h, w). With causal_context, the
+        first `context_frames` latent frames (an int, or one per row (B,)) see only each other.
+        `guidance` (B,): the scale, for a DiT with guidance_embedding (distilled from its own
+        classifier-free guidance); without it, the conditional velocity."""
         grid = self._token_grid(x)
-        tokens = self.patch_embed(x)  # (B, T/pt, S, D)
-        frame_t = t.unflatten(1, (-1, pt)).mean(dim=2)  # (B, T/pt): one time per token frame
-        c = self.time_embed(frame_t) + self.text_pool_embed(text_pooled)[:, None]  # (B, T/pt, D)
-        if self.config.cross_attention:
-            text, text_mask = self._with_null_token(text, text_mask)
-        angles = self.rope.angles(grid)
+        tokens, c = self._embed(x, t, text_pooled, guidance)
+        text, text_mask = self._text(text, text_mask)
+        mask = self._context_mask(context_frames, grid, x.device)
+        rotations = self.rope.rotations(grid)
         for block in self.blocks:
-            tokens = block(tokens, c, angles, text, text_mask)
-        out = self.final(tokens, c)  # (B, T/pt, S, pt*ph*pw*C)
+            tokens, _ = block(tokens, c, rotations, text, text_mask, mask)
+        return self._unpatchify(self.final(tokens, c), grid)
+
+    def cache_context(
+        self,
+        context: Tensor,
+        t: Tensor,
+        text: Tensor,
+        text_mask: Tensor,
+        text_pooled: Tensor,
+        guidance: Tensor | None = None,
+    ) -> ContextCache:
+        """Run the context frames (B, C, Tc, h, w) at their times t (B, Tc) alone, as
+        causal_context lets them, keeping each block's keys and values for forward_after."""
+        if not self.config.causal_context:
+            raise ValueError("only a DiT with causal_context can cache its context")
+        grid = self._token_grid(context)
+        tokens, c = self._embed(context, t, text_pooled, guidance)
+        text, text_mask = self._text(text, text_mask)
+        rotations = self.rope.rotations(grid)
+        keys_values = []
+        for block in self.blocks:
+            tokens, own = block(tokens, c, rotations, text, text_mask)
+            keys_values.append(own)
+        return ContextCache(keys_values, grid[0])
+
+    def forward_after(
+        self,
+        cache: ContextCache,
+        x: Tensor,
+        t: Tensor,
+        text: Tensor,
+        text_mask: Tensor,
+        text_pooled: Tensor,
+        guidance: Tensor | None = None,
+    ) -> Tensor:
+        """The velocity of the frames x (B, C, T, h, w) that follow a cached context: the same
+        as forward over context and x together would give for x."""
+        grid = self._token_grid(x)
+        tokens, c = self._embed(x, t, text_pooled, guidance)
+        text, text_mask = self._text(text, text_mask)
+        whole = (cache.token_frames + grid[0], grid[1], grid[2])
+        rotations = self.rope.rotations(whole)[cache.token_frames * grid[1] * grid[2] :]
+        for block, past in zip(self.blocks, cache.keys_values, strict=True):
+            tokens, _ = block(tokens, c, rotations, text, text_mask, past=past)
+        return self._unpatchify(self.final(tokens, c), grid)
+
+    def _embed(
+        self, x: Tensor, t: Tensor, text_pooled: Tensor, guidance: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Tokens (B, T/pt, S, D) and the adaLN conditioning of each token frame (B, T/pt, D)."""
+        tokens = self.patch_embed(x)
+        frame_t = t.unflatten(1, (-1, self.config.patch[0])).mean(dim=2)  # one time per frame
+        c = self.time_embed(frame_t) + self.text_pool_embed(text_pooled)[:, None]
+        if guidance is not None:  # without one: the conditional velocity, as before distilling
+            if not self.config.guidance_embedding:
+                raise ValueError("only a DiT with guidance_embedding takes a guidance scale")
+            # Scales up to 10 fall where the embedder reads flow times, 0..1.
+            c = c + self.guidance_embed(guidance / GUIDANCE_RANGE)[:, None]
+        return tokens, c
+
+    def _text(self, text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
+        if self.config.cross_attention:
+            return self._with_null_token(text, text_mask)
+        return text, text_mask
+
+    def _context_mask(
+        self, context_frames: Tensor | int, grid: tuple[int, int, int], device: torch.device
+    ) -> Tensor | None:
+        """With causal_context, (B or 1, 1, N, N), True where a query token may attend to a
+        key token: a context token only to context tokens. None when nothing is masked."""
+        if not self.config.causal_context:
+            return None
+        token_frames = torch.as_tensor(context_frames, device=device).reshape(-1, 1)
+        token_frames = token_frames // self.config.patch[0]  # (B or 1, 1)
+        if not token_frames.any():
+            return None
+        frame = torch.arange(grid[0], device=device).repeat_interleave(grid[1] * grid[2])
+        is_context = frame[None, :] < token_frames  # (B, N)
+        return (~is_context[:, :, None] | is_context[:, None, :])[:, None]
+
+    def _unpatchify(self, out: Tensor, grid: tuple[int, int, int]) -> Tensor:
+        """(B, T/pt, S, pt*ph*pw*C) -> (B, C, T, h, w)."""
+        pt, ph, pw = self.config.patch
         return rearrange(
             out,
             "b t (h w) (c pt ph pw) -> b c (t pt) (h ph) (w pw)",

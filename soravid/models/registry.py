@@ -14,7 +14,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from soravid.models.autoencoder import AutoencoderConfig, VideoAutoencoder
-from soravid.models.dit import DiT, DiTConfig
+from soravid.models.dit import ContextCache, DiT, DiTConfig
 from soravid.models.layers import count_parameters
 from soravid.models.text import TextEmbedding, TextEncoder, TextEncoderConfig, Tokenizer
 
@@ -78,14 +78,23 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         "tiny",
         ae={"base_channels": 4, "latent_channels": 4},
         text={"width": 16, "depth": 1, "heads": 2, "max_tokens": 16},
-        dit={"width": 24, "depth": 2, "heads": 2, "mlp_ratio": 2.0},
+        dit={
+            "width": 24,
+            "depth": 2,
+            "heads": 2,
+            "mlp_ratio": 2.0,
+            "causal_context": True,
+            "guidance_embedding": True,
+        },
         window=3,
         context=1,
         first=1,
     ),
     # The embedded model: a clip opens with its first latent frame (frame 0) alone, then
-    # windows of 4 latent frames, 2 of them context, so each chunk adds 8 frames (1 s at
-    # 8 fps) knowing where the object was and how it moved. Tokens of 16x16
+    # windows of 4 latent frames, 1 of them context, so each chunk adds 12 frames (1.5 s at
+    # 8 fps) knowing where the object was and, from the 4 frames that latent frame covers,
+    # how it moved. It is trained with 1 or 2 context frames; 2 at generation scored the same
+    # (eval, n=50) and cost half as much again per frame made. Tokens of 16x16
     # pixels (4x4 latent cells), 24 per latent frame at 96x64: a quarter of the tokens of 8x8
     # ones, so four times the windows per second of training; the object still spans one to
     # four tokens and moves half a token per latent frame. Sides must be multiples of 16.
@@ -96,14 +105,14 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         text={"width": 128, "depth": 2, "heads": 4, "max_tokens": 24},
         dit={"width": 192, "depth": 6, "heads": 4, "patch": (1, 4, 4), "cross_attention": False},
         window=4,
-        context=2,
+        context=1,
         first=1,
     ),
     "S": _config(
         "S",
         ae={"base_channels": 64, "latent_channels": 16, "blocks_per_level": 2},
         text={"width": 256, "depth": 4, "heads": 4, "max_tokens": 32},
-        dit={"width": 384, "depth": 12, "heads": 8},
+        dit={"width": 384, "depth": 12, "heads": 8, "causal_context": True},
         window=16,
         context=4,
         first=1,
@@ -112,7 +121,7 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         "B",
         ae={"base_channels": 96, "latent_channels": 16, "blocks_per_level": 2},
         text={"width": 512, "depth": 6, "heads": 8, "max_tokens": 32},
-        dit={"width": 768, "depth": 12, "heads": 8},
+        dit={"width": 768, "depth": 12, "heads": 8, "causal_context": True},
         window=16,
         context=4,
         first=1,
@@ -139,9 +148,36 @@ class SoravidModel(nn.Module):
         tokens, pooled = self.text_encoder(ids, mask)
         return TextEmbedding(tokens=tokens, mask=mask, pooled=pooled)
 
-    def velocity(self, x: Tensor, t: Tensor, text: TextEmbedding) -> Tensor:
-        """The DiT's flow velocity for latents x (B, C, T, h, w) at per-frame times t (B, T)."""
-        return self.dit(x, t, text.tokens, text.mask, text.pooled)
+    def velocity(
+        self,
+        x: Tensor,
+        t: Tensor,
+        text: TextEmbedding,
+        context_frames: Tensor | int = 0,
+        guidance: Tensor | None = None,
+    ) -> Tensor:
+        """The DiT's flow velocity for latents x (B, C, T, h, w) at per-frame times t (B, T),
+        the first `context_frames` of them given as context; `guidance` (B,) for a DiT that
+        takes the guidance scale (DiTConfig.guidance_embedding)."""
+        return self.dit(x, t, text.tokens, text.mask, text.pooled, context_frames, guidance)
+
+    def cache_context(
+        self, context: Tensor, t: Tensor, text: TextEmbedding, guidance: Tensor | None = None
+    ) -> ContextCache:
+        """What `velocity_after` needs of context frames (B, C, Tc, h, w) at times t (B, Tc);
+        only for a DiT with causal_context."""
+        return self.dit.cache_context(context, t, text.tokens, text.mask, text.pooled, guidance)
+
+    def velocity_after(
+        self,
+        cache: ContextCache,
+        x: Tensor,
+        t: Tensor,
+        text: TextEmbedding,
+        guidance: Tensor | None = None,
+    ) -> Tensor:
+        """The velocity of frames x (B, C, T, h, w) at times t (B, T) after a cached context."""
+        return self.dit.forward_after(cache, x, t, text.tokens, text.mask, text.pooled, guidance)
 
     def parameter_counts(self) -> dict[str, int]:
         parts = {

@@ -63,6 +63,23 @@ class DiTStage:
 
 
 @dataclass
+class DistillStage:
+    """Stage 3, for a model whose DiT takes the guidance scale (DiTConfig.guidance_embedding):
+    it learns to give in one pass, told the scale w, the guided velocity that its frozen self
+    of the end of stage 2 gives in two, v_empty + w (v_prompt - v_empty). Sampling then costs
+    half. Windows, openings and flow times are drawn as in stage 2."""
+
+    steps: int = 0  # 0: no such stage (the model samples with classifier-free guidance)
+    batch_size: int = 32
+    learning_rate: float = 2e-4
+    warmup_steps: int = 50
+    weight_decay: float = 0.0
+    ema_decay: float = 0.99
+    min_guidance: float = 1.0  # scales drawn uniformly: the sampler may ask for any of them
+    max_guidance: float = 5.0
+
+
+@dataclass
 class TrainRecipe:
     model: str = "shapes"
     seed: int = 0
@@ -74,6 +91,7 @@ class TrainRecipe:
     )
     autoencoder: AutoencoderStage = field(default_factory=AutoencoderStage)
     dit: DiTStage = field(default_factory=DiTStage)
+    distill: DistillStage = field(default_factory=DistillStage)
     checkpoint_every: int = 100
     # Sampling settings written into the exported model (ModelConfig.schedule_shift, context_time).
     schedule_shift: float = 2.0
@@ -84,7 +102,7 @@ class TrainRecipe:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainRecipe:
-        stages = {"autoencoder": AutoencoderStage, "dit": DiTStage}
+        stages = {"autoencoder": AutoencoderStage, "dit": DiTStage, "distill": DistillStage}
         values = {k: stages[k](**v) if k in stages else v for k, v in data.items()}
         return cls(**values)
 
@@ -157,6 +175,7 @@ RECIPES: dict[str, TrainRecipe] = {
             pool_latent_frames=4,
             pool_refresh=1,
         ),
+        distill=DistillStage(steps=2, batch_size=2),
         checkpoint_every=2,
     ),
 }

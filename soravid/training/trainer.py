@@ -1,9 +1,10 @@
-"""The two training stages and the export of the shipped model.
+"""The training stages.
 
 Stage 1 trains the video autoencoder to reconstruct rendered clips. Stage 2 freezes it, fixes
 its latent statistics, and trains the DiT with its text encoder by flow matching on latent
 windows, each with a random number of leading latent frames given (almost) clean as context,
-so the same weights start a clip from noise and continue one (chunks, `extend`).
+so the same weights start a clip from noise and continue one (chunks, `extend`). Stage 3, for
+a DiT that takes the guidance scale, distils its classifier-free guidance into one pass.
 
 Every step trains on one global batch: a micro-batch from each data shard (data.py). Under
 torchrun (a process group set up by soravid.distributed) each rank holds `accumulate` shards,
@@ -14,6 +15,7 @@ batch, so W ranks with accumulate A train the same weights as one process with W
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -36,7 +38,7 @@ from soravid.distributed import (
     world_size,
 )
 from soravid.errors import BadInputError
-from soravid.flow import flow_matching_loss, sample_flow_times
+from soravid.flow import flow_matching_loss, interpolate, sample_flow_times, velocity_loss
 from soravid.models.registry import SoravidModel, build_model
 from soravid.training.checkpoint import (
     decode_json,
@@ -50,7 +52,8 @@ from soravid.training.recipes import AutoencoderStage, DiTStage, TrainRecipe
 from soravid.weights import autocast
 from soravid.world import CAPTION_VOCABULARY
 
-STAGES = ("autoencoder", "dit", "done")
+STAGES = ("autoencoder", "dit", "distill", "done")
+GUIDANCE_EMBED = "dit.guidance_embed."
 
 
 @dataclass
@@ -80,6 +83,7 @@ class TrainState:
     ema: dict[str, Tensor] | None = None
     optimizer_state: dict | None = None
     seconds: float = 0.0  # training wall time so far, over all resumes
+    teacher: dict[str, Tensor] | None = None  # stage 3: the DiT as stage 2 left it, frozen
 
 
 def train(
@@ -100,6 +104,8 @@ def train(
         train_autoencoder(state, recipe, out_dir, report)
     if state.stage == "dit":
         train_dit(state, recipe, out_dir, report)
+    if state.stage == "distill":
+        train_distill(state, recipe, out_dir, report)
     return state
 
 
@@ -110,6 +116,11 @@ def new_state(recipe: TrainRecipe, accumulate: int = 1) -> TrainState:
     torch.manual_seed(recipe.seed)
     device = training_device()
     model = build_model(recipe.model, CAPTION_VOCABULARY).to(device)
+    if (recipe.distill.steps > 0) != model.config.dit.guidance_embedding:
+        raise BadInputError(
+            f"model {recipe.model} and its recipe disagree: a DiT that takes the guidance "
+            "scale (guidance_embedding) needs distill steps, and only such a DiT can have them"
+        )
     first = rank() * accumulate
     shards = [
         DataShard(recipe.canvases, recipe.fps, recipe.seed, index)
@@ -242,12 +253,17 @@ def train_dit(
 
 
 def trained_parameters(model: SoravidModel) -> dict[str, torch.nn.Parameter]:
-    """The DiT's and the text encoder's parameters, by their names in the model."""
-    return {
+    """The DiT's and the text encoder's parameters, by their names in the model, but for the
+    guidance embedding: stage 2 never gives the scale, stage 3 trains it. Only these require
+    gradients (DDP wants a gradient for every parameter that does)."""
+    trained = {
         name: p
         for name, p in model.named_parameters()
-        if name.startswith(("dit.", "text_encoder."))
+        if name.startswith(("dit.", "text_encoder.")) and not name.startswith(GUIDANCE_EMBED)
     }
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(name in trained)
+    return trained
 
 
 @dataclass
@@ -298,13 +314,100 @@ class DiTObjective(nn.Module):
 
     def forward(self, inputs: DiTInputs) -> Tensor:
         text = self.model.encode_text(inputs.captions)
+        context_frames = inputs.is_context.sum(dim=1)  # (B,): each window's own
         return flow_matching_loss(
-            lambda x, time: self.model.velocity(x, time, text),
+            lambda x, time: self.model.velocity(x, time, text, context_frames),
             inputs.latent,
             inputs.noise,
             inputs.t,
             loss_mask=~inputs.is_context,
         )
+
+
+# --- stage 3: guidance distillation ---
+
+
+def train_distill(
+    state: TrainState, recipe: TrainRecipe, out_dir: Path, on_progress: TrainCallback | None
+) -> None:
+    stage, model = recipe.distill, state.model
+    if stage.steps and state.teacher is None:
+        start_distillation(state)
+    if stage.steps:
+        teacher = copy.deepcopy(model.dit)
+        teacher.load_state_dict(state.teacher)
+        teacher.eval().requires_grad_(False)
+        model.autoencoder.eval()
+        model.text_encoder.eval()
+        model.dit.train()
+        parameters = {name: p for name, p in model.named_parameters() if name.startswith("dit.")}
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name in parameters)
+        optimizer = torch.optim.AdamW(
+            parameters.values(),
+            lr=stage.learning_rate,
+            betas=(0.9, 0.99),
+            weight_decay=stage.weight_decay,
+            fused=True,
+        )
+        if state.ema is None:
+            state.ema = {name: p.detach().clone() for name, p in parameters.items()}
+        style = CaptionStyle(0.0, recipe.dit.paraphrase_prob, recipe.dit.part_drop_prob)
+        objective = data_parallel(DistillObjective(model, teacher))
+
+        def micro_loss(shard: DataShard) -> Tensor:
+            inputs = dit_inputs(model, shard, recipe.dit, style, state.device)
+            scale = torch.rand(len(inputs.captions), generator=shard.noise)
+            guidance = stage.min_guidance + (stage.max_guidance - stage.min_guidance) * scale
+            return objective(inputs, guidance.to(state.device))
+
+        def after_step() -> None:
+            update_ema(state.ema, parameters, ema_decay(stage.ema_decay, state.step))
+
+        run = StageRun(stage, objective, optimizer, micro_loss, after_step)
+        run_stage(state, recipe, out_dir, run, on_progress)
+    advance_stage(state, recipe, out_dir)
+
+
+def start_distillation(state: TrainState) -> None:
+    """Stage 2's EMA weights become the model's, and a frozen copy of its DiT the teacher."""
+    model = state.model
+    for name, tensor in state.ema.items():
+        model.get_parameter(name).data.copy_(tensor)
+    state.teacher = {name: t.detach().clone() for name, t in model.dit.state_dict().items()}
+    state.ema = None
+    for shard in state.shards:
+        shard.start_stage(STAGES.index("distill"))
+
+
+class DistillObjective(nn.Module):
+    """The student's error against the teacher's guided velocity, as one forward (for DDP)."""
+
+    def __init__(self, model: SoravidModel, teacher: nn.Module) -> None:
+        super().__init__()
+        self.model, self.teacher = model, teacher
+
+    def forward(self, inputs: DiTInputs, guidance: Tensor) -> Tensor:
+        batch = len(inputs.captions)
+        context_frames = inputs.is_context.sum(dim=1)  # (B,)
+        x = interpolate(inputs.latent, inputs.noise, inputs.t)
+        with torch.no_grad():
+            text = self.model.encode_text(inputs.captions + [""] * batch)  # prompts, then empty
+            both = self.teacher(
+                torch.cat([x, x]),
+                torch.cat([inputs.t, inputs.t]),
+                text.tokens,
+                text.mask,
+                text.pooled,
+                torch.cat([context_frames, context_frames]),
+            )
+            prompted, empty = both.chunk(2)
+            target = empty + guidance[:, None, None, None, None] * (prompted - empty)
+        velocity = self.model.velocity(x, inputs.t, text.first(batch), context_frames, guidance)
+        return velocity_loss(velocity, target, loss_mask=~inputs.is_context)
+
+
+# --- the latent pool ---
 
 
 def fill_pool(shard: DataShard, model: SoravidModel, stage: DiTStage, device) -> None:
@@ -482,6 +585,7 @@ def checkpoint_state(state: TrainState, recipe: TrainRecipe, shards: list[dict])
         "torch_rng": torch.get_rng_state(),
         "losses": state.losses,
         "seconds": state.seconds,
+        "teacher": state.teacher,
     }
 
 
@@ -507,6 +611,7 @@ def restore_state(recipe: TrainRecipe, out_dir: Path, accumulate: int = 1) -> Tr
     if saved["ema"] is not None:
         state.ema = {name: tensor.to(state.device) for name, tensor in saved["ema"].items()}
     state.losses, state.seconds = saved["losses"], saved["seconds"]
+    state.teacher = saved.get("teacher")
     return state
 
 
