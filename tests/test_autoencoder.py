@@ -73,7 +73,8 @@ def test_first_latent_frame_sees_only_the_first_frame() -> None:
     with torch.no_grad():
         alone = autoencoder.encode(video[:, :, :1])
         together = autoencoder.encode(video)
-    assert torch.equal(alone[:, :, 0], together[:, :, 0])
+    # Equal up to float rounding: the convolutions sum in another order for another length.
+    torch.testing.assert_close(alone[:, :, 0], together[:, :, 0], atol=1e-5, rtol=0)
 
 
 def test_decoder_is_causal() -> None:

@@ -131,7 +131,16 @@ class CausalTimeConv(nn.Module):
             padded = torch.cat([past, x], dim=2)
         if cache is not None:
             cache[self] = padded[:, :, -(self.kernel - 1) :]
-        return self.conv(padded)
+        # The (k, 1, 1) kernel as a (k, 1) one over (time, pixels): the same sums, and conv2d
+        # runs them twice as fast as conv3d on the CPU.
+        batch, channels, frames, height, width = padded.shape
+        out = F.conv2d(
+            padded.reshape(batch, channels, frames, height * width),
+            self.conv.weight.squeeze(-1),
+            self.conv.bias,
+            stride=(self.conv.stride[0], 1),
+        )
+        return out.unflatten(-1, (height, width))
 
     @property
     def lookback(self) -> Fraction:
