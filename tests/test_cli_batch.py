@@ -98,7 +98,9 @@ def test_ctrl_c_leaves_whole_clips_and_a_rerun_makes_exactly_the_missing(
     tiny_model_path: Path, tmp_path: Path
 ) -> None:
     out_dir = tmp_path / "out"
-    colours, ways = ("red", "blue"), ("left", "right", "up")
+    # Enough items that the clip being written when the signal lands is not the last, however
+    # slowly this test polls on a busy machine.
+    colours, ways = ("red", "blue", "green"), ("left", "right", "up", "down")
     prompts = [f"a {colour} circle moving {way}" for colour in colours for way in ways]
     (tmp_path / "items.txt").write_text("\n".join(prompts) + "\n")
     command = batch_command("items.txt", out_dir, tiny_model_path, "--seconds", "1", "-q")
