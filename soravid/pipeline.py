@@ -76,7 +76,7 @@ ProgressCallback = Callable[[ProgressEvent], None]
 ESTIMATE_METHOD = (
     "one chunk continuing a clip timed on this machine with the model's networks at random "
     "weights (none loaded): time = chunks x (model passes x warm pass time + decode time), "
-    "a guided step being two passes; model "
+    "a step with classifier-free guidance being two passes; model "
     "loading and writing not included; peak memory = this process's peak RSS after that "
     "chunk, which chunking keeps flat however long the clip (ffmpeg's own memory not included)"
 )

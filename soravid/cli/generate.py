@@ -151,13 +151,17 @@ def _plan_text(plan: GenerationPlan, preset: ResolvedPreset, record: dict[str, A
         ("frames", f"{plan.frames} ({preset.seconds:g} s, {size})"),
         ("latent frames", f"{plan.latent_frames} of {latent}"),
         ("chunks", _chunks_text(plan)),
-        ("context", f"{plan.context_frames} latent frames per chunk after the first"),
+        ("context", f"{_count(plan.context_frames, 'latent frame')} per chunk after the first"),
         ("steps", f"{plan.steps} per chunk, {plan.model_passes} model passes in all"),
         ("estimated time", _plan_duration(plan.estimated_seconds)),
         ("estimated peak", peak),
         ("estimated how", plan.estimate),
     ]
     return "\n".join(f"{name:<15} {value}" for name, value in rows)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _chunks_text(plan: GenerationPlan) -> str:
