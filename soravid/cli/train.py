@@ -51,7 +51,8 @@ def train(
     quiet: QuietOption = False,
 ) -> None:
     """Train the autoencoder, then the DiT and text encoder, on shapes-world clips rendered on
-    the fly; write <out>/model.safetensors and <out>/losses.png at the end.
+    the fly (then distil the guidance of a DiT that takes its scale); write
+    <out>/model.safetensors and <out>/losses.png at the end.
 
     Under torchrun every process trains its share of each batch (DistributedDataParallel) and
     rank 0 writes the checkpoint, model, curves and progress."""

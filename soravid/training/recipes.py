@@ -1,8 +1,9 @@
 """Training recipes: everything one `soravid train` run needs, as data.
 
-A recipe names a model config (models/registry.py) and sets the two stages: the autoencoder
-first, then the DiT with its text encoder on the frozen autoencoder's latents. Step counts,
-not wall time, fix a run, so the same recipe and seed give the same weights.
+A recipe names a model config (models/registry.py) and sets its stages: the autoencoder
+first, then the DiT with its text encoder on the frozen autoencoder's latents, then, for a DiT
+that takes the guidance scale, the distillation of its guidance. Step counts, not wall time,
+fix a run, so the same recipe and seed give the same weights.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def train(
     on_progress: TrainCallback | None = None,
     accumulate: int = 1,
 ) -> TrainState:
-    """Run (or continue) both stages, checkpointing into out_dir; returns the final state.
+    """Run (or continue) the recipe's stages, checkpointing into out_dir; returns the final state.
 
     `accumulate` micro-batches of recipe batch_size make this process's share of each step."""
     out_dir = Path(out_dir)
@@ -477,7 +477,7 @@ def update_ema(ema: dict[str, Tensor], parameters: dict, decay: float) -> None:
         ema[name].lerp_(parameter.detach(), 1.0 - decay)
 
 
-# --- the loop both stages share ---
+# --- the loop every stage shares ---
 
 
 @dataclass
