@@ -242,13 +242,8 @@ class DiT(nn.Module):
         first `context_frames` latent frames (an int, or one per row (B,)) see only each other.
         `guidance` (B,): the scale, for a DiT with guidance_embedding (distilled from its own
         classifier-free guidance); without it, the conditional velocity."""
-        grid = self._token_grid(x)
-        tokens, c = self._embed(x, t, text_pooled, guidance)
-        text, text_mask = self._text(text, text_mask)
-        mask = self._context_mask(context_frames, grid, x.device)
-        rotations = self.rope.rotations(grid)
-        for block in self.blocks:
-            tokens, _ = block(tokens, c, rotations, text, text_mask, mask)
+        mask = self._context_mask(context_frames, self._token_grid(x), x.device)
+        tokens, c, grid, _ = self._run(x, t, text, text_mask, text_pooled, guidance, mask=mask)
         return self._unpatchify(self.final(tokens, c), grid)
 
     def cache_context(
@@ -264,14 +259,7 @@ class DiT(nn.Module):
         causal_context lets them, keeping each block's keys and values for forward_after."""
         if not self.config.causal_context:
             raise ValueError("only a DiT with causal_context can cache its context")
-        grid = self._token_grid(context)
-        tokens, c = self._embed(context, t, text_pooled, guidance)
-        text, text_mask = self._text(text, text_mask)
-        rotations = self.rope.rotations(grid)
-        keys_values = []
-        for block in self.blocks:
-            tokens, own = block(tokens, c, rotations, text, text_mask)
-            keys_values.append(own)
+        _, _, grid, keys_values = self._run(context, t, text, text_mask, text_pooled, guidance)
         return ContextCache(keys_values, grid[0])
 
     def forward_after(
@@ -286,14 +274,35 @@ class DiT(nn.Module):
     ) -> Tensor:
         """The velocity of the frames x (B, C, T, h, w) that follow a cached context: the same
         as forward over context and x together would give for x."""
+        tokens, c, grid, _ = self._run(x, t, text, text_mask, text_pooled, guidance, cache=cache)
+        return self._unpatchify(self.final(tokens, c), grid)
+
+    def _run(
+        self,
+        x: Tensor,
+        t: Tensor,
+        text: Tensor,
+        text_mask: Tensor,
+        text_pooled: Tensor,
+        guidance: Tensor | None,
+        mask: Tensor | None = None,
+        cache: ContextCache | None = None,
+    ) -> tuple[Tensor, Tensor, tuple[int, int, int], list[KeysValues]]:
+        """x's tokens through every block, under `mask`, after a cached context's tokens if
+        given: the last tokens (B, T/pt, S, D), the conditioning (B, T/pt, D), the token grid
+        and each block's own keys and values."""
         grid = self._token_grid(x)
         tokens, c = self._embed(x, t, text_pooled, guidance)
         text, text_mask = self._text(text, text_mask)
-        whole = (cache.token_frames + grid[0], grid[1], grid[2])
-        rotations = self.rope.rotations(whole)[cache.token_frames * grid[1] * grid[2] :]
-        for block, past in zip(self.blocks, cache.keys_values, strict=True):
-            tokens, _ = block(tokens, c, rotations, text, text_mask, past=past)
-        return self._unpatchify(self.final(tokens, c), grid)
+        before = 0 if cache is None else cache.token_frames  # token frames, positions first
+        rotations = self.rope.rotations((before + grid[0], grid[1], grid[2]))
+        rotations = rotations[before * grid[1] * grid[2] :]
+        pasts = [None] * len(self.blocks) if cache is None else cache.keys_values
+        keys_values = []
+        for block, past in zip(self.blocks, pasts, strict=True):
+            tokens, own = block(tokens, c, rotations, text, text_mask, mask, past)
+            keys_values.append(own)
+        return tokens, c, grid, keys_values
 
     def _embed(
         self, x: Tensor, t: Tensor, text_pooled: Tensor, guidance: Tensor | None

@@ -48,7 +48,7 @@ from soravid.training.checkpoint import (
 )
 from soravid.training.data import CaptionStyle, DataShard
 from soravid.training.latents import LatentPool
-from soravid.training.recipes import AutoencoderStage, DiTStage, TrainRecipe
+from soravid.training.recipes import AutoencoderStage, DistillStage, DiTStage, TrainRecipe
 from soravid.weights import autocast
 from soravid.world import CAPTION_VOCABULARY
 
@@ -229,13 +229,7 @@ def train_dit(
     model.dit.train()
     model.text_encoder.train()
     parameters = trained_parameters(model)
-    optimizer = torch.optim.AdamW(
-        parameters.values(),
-        lr=stage.learning_rate,
-        betas=(0.9, 0.99),
-        weight_decay=stage.weight_decay,
-        fused=True,  # one kernel for all parameters: the per-tensor loop cost 5% of a step
-    )
+    optimizer = adamw(parameters, stage)
     if state.ema is None:
         state.ema = {name: p.detach().clone() for name, p in parameters.items()}
     style = CaptionStyle(stage.uncond_prob, stage.paraphrase_prob, stage.part_drop_prob)
@@ -256,14 +250,31 @@ def trained_parameters(model: SoravidModel) -> dict[str, torch.nn.Parameter]:
     """The DiT's and the text encoder's parameters, by their names in the model, but for the
     guidance embedding: stage 2 never gives the scale, stage 3 trains it. Only these require
     gradients (DDP wants a gradient for every parameter that does)."""
-    trained = {
-        name: p
-        for name, p in model.named_parameters()
-        if name.startswith(("dit.", "text_encoder.")) and not name.startswith(GUIDANCE_EMBED)
-    }
+    return train_only(
+        model,
+        {
+            name: p
+            for name, p in model.named_parameters()
+            if name.startswith(("dit.", "text_encoder.")) and not name.startswith(GUIDANCE_EMBED)
+        },
+    )
+
+
+def train_only(model: SoravidModel, trained: dict[str, nn.Parameter]) -> dict[str, nn.Parameter]:
+    """Let only `trained` (by name) require gradients; return it."""
     for name, parameter in model.named_parameters():
         parameter.requires_grad_(name in trained)
     return trained
+
+
+def adamw(parameters: dict[str, nn.Parameter], stage: DiTStage | DistillStage) -> torch.optim.AdamW:
+    return torch.optim.AdamW(
+        parameters.values(),
+        lr=stage.learning_rate,
+        betas=(0.9, 0.99),
+        weight_decay=stage.weight_decay,
+        fused=True,  # one kernel for all parameters: the per-tensor loop cost 5% of a step
+    )
 
 
 @dataclass
@@ -331,25 +342,19 @@ def train_distill(
     state: TrainState, recipe: TrainRecipe, out_dir: Path, on_progress: TrainCallback | None
 ) -> None:
     stage, model = recipe.distill, state.model
-    if stage.steps and state.teacher is None:
-        start_distillation(state)
     if stage.steps:
+        if state.teacher is None:
+            start_distillation(state)
         teacher = copy.deepcopy(model.dit)
         teacher.load_state_dict(state.teacher)
         teacher.eval().requires_grad_(False)
         model.autoencoder.eval()
         model.text_encoder.eval()
         model.dit.train()
-        parameters = {name: p for name, p in model.named_parameters() if name.startswith("dit.")}
-        for name, parameter in model.named_parameters():
-            parameter.requires_grad_(name in parameters)
-        optimizer = torch.optim.AdamW(
-            parameters.values(),
-            lr=stage.learning_rate,
-            betas=(0.9, 0.99),
-            weight_decay=stage.weight_decay,
-            fused=True,
+        parameters = train_only(
+            model, {name: p for name, p in model.named_parameters() if name.startswith("dit.")}
         )
+        optimizer = adamw(parameters, stage)
         if state.ema is None:
             state.ema = {name: p.detach().clone() for name, p in parameters.items()}
         style = CaptionStyle(0.0, recipe.dit.paraphrase_prob, recipe.dit.part_drop_prob)
