@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from soravid.flow import denoise, interpolate, make_noise, time_schedule
-from soravid.pipeline import from_uint8_frames, prompt_velocity, to_uint8_frames
+from soravid.pipeline import from_uint8_frames, prompt_velocity, split_guidance, to_uint8_frames
 from soravid.weights import load_model
 from soravid.world import canonical_caption, judge_frames, render_clip, sample_attributes
 
@@ -41,27 +41,29 @@ def probe(
     latent = model.autoencoder.encode(from_uint8_frames(clip))  # (1, C, Tl, h, w)
     noise = make_noise(tuple(latent.shape), seed)
     noisy = interpolate(latent, noise, torch.full(latent.shape[:1] + latent.shape[2:3], start))
-    text = model.encode_text([caption, ""])
+    one_pass, two_pass = split_guidance(model, guidance)
+    text = model.encode_text([caption, ""] if two_pass != 1.0 else [caption])
     schedule = schedule_from(start, steps, model.config.schedule_shift)
     # As generation does: a model with first_frames makes those alone, then the rest of the
     # window with them as context.
     first = model.config.first_frames
     if first:
-        velocity = prompt_velocity(model, text)
-        opening = denoise(velocity, noisy[:, :, :first], None, 0, schedule, guidance=guidance)
+        velocity = prompt_velocity(model, text, guidance=one_pass)
+        opening = denoise(velocity, noisy[:, :, :first], None, 0, schedule, guidance=two_pass)
         context_time = model.config.context_time
-        continuing = prompt_velocity(model, text, first)
+        continuing = prompt_velocity(model, text, first, one_pass)
         sampled = denoise(
             continuing,
             noisy,
             opening,
             first,
             schedule,
-            guidance=guidance,
+            guidance=two_pass,
             context_time=context_time,
         )
     else:
-        sampled = denoise(prompt_velocity(model, text), noisy, None, 0, schedule, guidance=guidance)
+        velocity = prompt_velocity(model, text, guidance=one_pass)
+        sampled = denoise(velocity, noisy, None, 0, schedule, guidance=two_pass)
     return to_uint8_frames(model.autoencoder.decode(sampled))
 
 

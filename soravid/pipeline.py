@@ -165,6 +165,15 @@ def from_uint8_frames(frames: np.ndarray) -> Tensor:
     return rearrange(torch.from_numpy(frames), "t h w c -> 1 c t h w").float() / 127.5 - 1
 
 
+def split_guidance(model: SoravidModel, guidance: float) -> tuple[float | None, float]:
+    """A guidance scale as (what the DiT is given in its one pass, what denoise applies in two
+    passes, prompt and empty caption): a model distilled from its classifier-free guidance
+    (DiTConfig.guidance_embedding) takes the scale itself, any other model gets two passes."""
+    if model.config.dit.guidance_embedding:
+        return guidance, 1.0
+    return None, guidance
+
+
 def prompt_velocity(
     model: SoravidModel,
     text: TextEmbedding,
@@ -314,7 +323,7 @@ class Pipeline:
         chunks = self._plan(preset.frames, 0)
         cost = self.measure_chunk_cost(request)
         schedule = time_schedule(preset.steps, config.schedule_shift)
-        two_pass = self._classifier_free(preset.guidance)
+        _, two_pass = split_guidance(self.model, preset.guidance)
         passes = preset.steps + guided_steps(schedule, two_pass, preset.guidance_until)
         pass_seconds = cost.step_seconds / (1 if two_pass == 1.0 else 2)
         chunk_seconds = passes * pass_seconds + cost.decode_seconds
@@ -437,20 +446,15 @@ class Pipeline:
         shape = (1, channels, chunk.context + chunk.new, height, width)
         noise = make_noise(shape, chunk_seed(request.seed, chunk.index)).to(self.device)
         context = history[:, :, history.shape[2] - chunk.context :] if chunk.context else None
-        preset, distilled = request.preset, self.model.config.dit.guidance_embedding
+        preset = request.preset
+        one_pass, two_pass = split_guidance(self.model, preset.guidance)
         latent = denoise(
-            prompt_velocity(
-                self.model,
-                text,
-                chunk.context,
-                preset.guidance if distilled else None,
-                preset.guidance_until,
-            ),
+            prompt_velocity(self.model, text, chunk.context, one_pass, preset.guidance_until),
             noise,
             context,
             chunk.context,
             time_schedule(preset.steps, self.model.config.schedule_shift),
-            guidance=self._classifier_free(preset.guidance),
+            guidance=two_pass,
             on_step=lambda step, _: clock.report("denoise", chunk.index + 1, step),
             context_time=self.model.config.context_time,
             guidance_until=preset.guidance_until,
@@ -460,13 +464,8 @@ class Pipeline:
     def _text(self, prompt: str, guidance: float) -> TextEmbedding:
         """The prompt's embedding; with classifier-free guidance, batched with the empty
         caption after it."""
-        two_pass = self._classifier_free(guidance) != 1.0
-        return self.model.encode_text([prompt, ""] if two_pass else [prompt])
-
-    def _classifier_free(self, guidance: float) -> float:
-        """The guidance denoise applies in two passes (prompt and empty caption): the preset's,
-        or none (1) for a model distilled from it, which takes the scale in its one pass."""
-        return 1.0 if self.model.config.dit.guidance_embedding else guidance
+        _, two_pass = split_guidance(self.model, guidance)
+        return self.model.encode_text([prompt, ""] if two_pass != 1.0 else [prompt])
 
     def _empty_latent(self, preset: ResolvedPreset) -> Tensor:
         config = self.model.config.autoencoder
