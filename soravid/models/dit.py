@@ -242,8 +242,9 @@ class DiT(nn.Module):
         first `context_frames` latent frames (an int, or one per row (B,)) see only each other.
         `guidance` (B,): the scale, for a DiT with guidance_embedding (distilled from its own
         classifier-free guidance); without it, the conditional velocity."""
-        mask = self._context_mask(context_frames, self._token_grid(x), x.device)
-        tokens, c, grid, _ = self._run(x, t, text, text_mask, text_pooled, guidance, mask=mask)
+        tokens, c, grid, _ = self._run(
+            x, t, text, text_mask, text_pooled, guidance, context_frames=context_frames
+        )
         return self._unpatchify(self.final(tokens, c), grid)
 
     def cache_context(
@@ -285,13 +286,14 @@ class DiT(nn.Module):
         text_mask: Tensor,
         text_pooled: Tensor,
         guidance: Tensor | None,
-        mask: Tensor | None = None,
+        context_frames: Tensor | int = 0,
         cache: ContextCache | None = None,
     ) -> tuple[Tensor, Tensor, tuple[int, int, int], list[KeysValues]]:
-        """x's tokens through every block, under `mask`, after a cached context's tokens if
-        given: the last tokens (B, T/pt, S, D), the conditioning (B, T/pt, D), the token grid
-        and each block's own keys and values."""
+        """x's tokens through every block, its first `context_frames` masked as causal_context
+        says, after a cached context's tokens if given: the last tokens (B, T/pt, S, D), the
+        conditioning (B, T/pt, D), the token grid and each block's own keys and values."""
         grid = self._token_grid(x)
+        mask = self._context_mask(context_frames, grid, x.device)
         tokens, c = self._embed(x, t, text_pooled, guidance)
         text, text_mask = self._text(text, text_mask)
         before = 0 if cache is None else cache.token_frames  # token frames, positions first
