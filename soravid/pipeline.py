@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
@@ -28,6 +29,7 @@ from soravid.config import ResolvedPreset
 from soravid.errors import BadInputError
 from soravid.flow import denoise, guided_steps, make_noise, time_schedule
 from soravid.models.dit import ContextCache
+from soravid.models.placement import placement_map, random_centre
 from soravid.models.registry import SoravidModel, build_model
 from soravid.models.text import TextEmbedding
 from soravid.weights import (
@@ -148,6 +150,10 @@ def plan_chunks(
     return chunks
 
 
+# chunk_seed's stream for a new clip's placement, apart from every chunk's noise.
+PLACEMENT_STREAM = 2**32
+
+
 def chunk_seed(seed: int, chunk: int) -> int:
     """A well-mixed 63-bit seed for one chunk's noise."""
     state = np.random.SeedSequence([seed, chunk]).generate_state(1, dtype=np.uint64)[0]
@@ -180,11 +186,13 @@ def prompt_velocity(
     context_frames: int = 0,
     guidance: float | None = None,
     guidance_until: float = 0.0,
+    placement: Tensor | None = None,
 ) -> Callable[[Tensor, Tensor], Tensor]:
     """The flow velocity conditioned on `text`, the prompt first and, for classifier-free
     guidance, the empty caption after it: guided steps batch x twice and take both, the others
     the prompt alone. A model distilled from its guidance (DiTConfig.guidance_embedding) is
     given the scale instead, `guidance`, and 1 at steps from flow time guidance_until down.
+    `placement` (1, 1, T, h, w), for a new clip of a DiT with placement, goes with every row.
 
     The first `context_frames` latent frames of x are the chunk's context, the same at every
     call (denoise holds them). A DiT with causal_context runs them once per batch size and
@@ -200,7 +208,8 @@ def prompt_velocity(
 
     def velocity(x: Tensor, t: Tensor) -> Tensor:
         conditioning, scale = inputs(x, t)
-        return model.velocity(x, t, conditioning, context_frames, scale)
+        where = None if placement is None else placement.expand(len(x), -1, -1, -1, -1)
+        return model.velocity(x, t, conditioning, context_frames, scale, where)
 
     if not (context_frames and model.config.dit.causal_context):
         return velocity
@@ -448,8 +457,12 @@ class Pipeline:
         context = history[:, :, history.shape[2] - chunk.context :] if chunk.context else None
         preset = request.preset
         one_pass, two_pass = split_guidance(self.model, preset.guidance)
+        placement = self._placement(chunk, request, shape)
+        velocity = prompt_velocity(
+            self.model, text, chunk.context, one_pass, preset.guidance_until, placement
+        )
         latent = denoise(
-            prompt_velocity(self.model, text, chunk.context, one_pass, preset.guidance_until),
+            velocity,
             noise,
             context,
             chunk.context,
@@ -460,6 +473,22 @@ class Pipeline:
             guidance_until=preset.guidance_until,
         )
         return latent[:, :, chunk.context :].float()
+
+    def _placement(
+        self, chunk: Chunk, request: GenerationRequest, shape: tuple[int, ...]
+    ) -> Tensor | None:
+        """For a DiT with placement, where the subject of a clip made from noise starts, drawn
+        from the seed, as a map (1, 1, T, h, w) on the chunk's first latent frame; None for a
+        chunk that continues frames (its context says where the subject is)."""
+        config = self.model.config
+        if not config.dit.placement or chunk.context:
+            return None
+        preset = request.preset
+        rng = np.random.default_rng(chunk_seed(request.seed, PLACEMENT_STREAM))
+        centre = random_centre(rng, preset.width, preset.height, config.placement_margin)
+        cell = config.autoencoder.spatial_factor
+        maps = placement_map(torch.tensor([centre]), shape[3:], cell)  # (1, 1, 1, h, w)
+        return F.pad(maps, (0, 0, 0, 0, 0, shape[2] - 1)).to(self.device)
 
     def _text(self, prompt: str, guidance: float) -> TextEmbedding:
         """The prompt's embedding; with classifier-free guidance, batched with the empty

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from soravid.models.dit import DiT, DiTConfig, RoPE3D, rotate
 from soravid.models.layers import gelu_tanh
+from soravid.models.placement import placement_map, random_centre
 
 CONFIG = DiTConfig(latent_channels=4, width=24, depth=2, heads=2, mlp_ratio=2.0, text_width=16)
 
@@ -194,3 +196,34 @@ def test_each_row_of_a_batch_has_its_own_context_length() -> None:
 def test_only_a_causal_dit_caches_context() -> None:
     with pytest.raises(ValueError, match="causal_context"):
         make_dit().cache_context(torch.randn(2, 4, 1, 4, 4), torch.zeros(2, 1), *text_inputs())
+
+
+def test_a_placement_map_steers_the_tokens_it_covers() -> None:
+    """With placement, the map changes the velocity; an all-zero map is no map; a DiT without
+    placement refuses one."""
+    config = DiTConfig(4, width=24, depth=2, heads=2, text_width=16, placement=True)
+    dit = make_dit(config)
+    x, t = torch.randn(2, 4, 2, 8, 8), torch.rand(2, 2)
+    here = placement_map(torch.tensor([[4.0, 4.0], [20.0, 12.0]]), (8, 8), 4)
+    here = torch.cat([here, torch.zeros_like(here)], dim=2)  # (2, 1, 2, 8, 8): frame 0 only
+    text = text_inputs()
+    with torch.no_grad():
+        plain = dit(x, t, *text)
+        assert not torch.allclose(plain, dit(x, t, *text, placement=here))
+        assert torch.equal(plain, dit(x, t, *text, placement=torch.zeros_like(here)))
+        with pytest.raises(ValueError, match="placement"):
+            make_dit()(x, t, *text, placement=here)
+
+
+def test_placement_maps_peak_at_the_centre_and_wrap_around() -> None:
+    maps = placement_map(torch.tensor([[10.0, 6.0], [1.0, 30.0]]), (8, 12), 4)  # 48x32 px
+    assert maps.shape == (2, 1, 1, 8, 12)
+    assert divmod(int(maps[0].argmax()), 12) == (1, 2)  # pixel (10, 6) is in cell (row 1, col 2)
+    corner = maps[1, 0, 0]
+    assert corner[7, 0] == corner.max()  # (1, 30) px: the bottom-left cell
+    assert corner[0, 0] > 0.1 and corner[7, 11] > 0.1  # it wraps over the top and the left
+    assert corner[3, 6] < 1e-6
+    rng = np.random.default_rng(0)
+    centres = np.array([random_centre(rng, 96, 64, 0.2) for _ in range(200)])
+    assert (centres >= 12.8).all() and (centres[:, 0] <= 96 - 12.8).all()
+    assert (centres[:, 1] <= 64 - 12.8).all()

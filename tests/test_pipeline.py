@@ -186,9 +186,9 @@ def record_model_calls(model) -> list[tuple]:
     def scale(guidance):
         return None if guidance is None else float(guidance[0])
 
-    def counted(x, t, text, context_frames=0, guidance=None):
+    def counted(x, t, text, context_frames=0, guidance=None, placement=None):
         calls.append(("whole", len(x), len(text.mask), scale(guidance)))
-        return velocity(x, t, text, context_frames, guidance)
+        return velocity(x, t, text, context_frames, guidance, placement)
 
     def counted_after(cache, x, t, text, guidance=None):
         calls.append(("after", len(x), len(text.mask), scale(guidance)))
@@ -262,3 +262,33 @@ def test_cached_context_velocity_is_the_whole_windows(pipeline: Pipeline) -> Non
             expected = model.velocity(x[:batch], t, text.first(batch), 1)[:, :, 1:]
             got = velocity(x[:batch], t)[:, :, 1:]
             torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_a_new_clip_opens_where_its_seed_places_the_subject() -> None:
+    """A DiT with placement gets a map on a new clip's first chunk only: one bump, at least the
+    margin from every edge, drawn from the seed, for every row of a guided batch."""
+    model = make_tiny_model(guidance_embedding=False)  # guided: the prompt and the empty caption
+    assert model.config.dit.placement
+    maps = []
+    velocity = model.velocity
+
+    def recorded(x, t, text, context_frames=0, guidance=None, placement=None):
+        maps.append(placement)
+        return velocity(x, t, text, context_frames, guidance, placement)
+
+    model.velocity = recorded
+    pipeline = Pipeline(model, "tiny@test", torch.device("cpu"))
+    list(pipeline.frames(request(seed=3, seconds=0.5, steps=2, width=48, height=32)))
+    first = maps[0]
+    assert first.shape == (2, 1, 1, 8, 12)  # prompt and empty caption, 1 frame, 4-px cells
+    assert torch.equal(first[0], first[1]) and maps[1] is not None
+    assert all(placement is None for placement in maps[2:])  # chunks that continue
+    row, column = divmod(int(first[0].argmax()), 12)
+    margin = model.config.placement_margin * 32 / 4  # in cells
+    assert margin - 1 <= row <= 8 - margin and margin - 1 <= column <= 12 - margin
+    maps.clear()
+    list(pipeline.frames(request(seed=3, seconds=0.5, steps=2, width=48, height=32)))
+    assert torch.equal(maps[0], first)
+    maps.clear()
+    list(pipeline.frames(request(seed=4, seconds=0.5, steps=2, width=48, height=32)))
+    assert not torch.equal(maps[0], first)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from soravid.cli import app
 from soravid.errors import BadInputError
 from soravid.training.checkpoint import load_checkpoint
-from soravid.training.data import CaptionStyle
+from soravid.training.data import CaptionStyle, ShapesClips
 from soravid.training.export import export_model, final_losses, running_mean
 from soravid.training.recipes import get_recipe
 from soravid.training.trainer import (
@@ -29,6 +29,8 @@ from soravid.training.trainer import (
 )
 from soravid.video import probe_video
 from soravid.weights import load_model, read_metadata
+from soravid.world.measure import measure_frame
+from soravid.world.spec import object_extent
 
 
 class Interrupt(Exception):
@@ -173,6 +175,7 @@ def test_dit_windows_always_carry_context() -> None:
         assert (context >= recipe.dit.min_context_frames).all()
         assert (context <= recipe.dit.max_context_frames).all()
         assert (inputs.t[inputs.is_context] <= recipe.dit.context_noise).all()
+        assert not inputs.placement.any()  # windows continue: their context says where
 
 
 def test_image_steps_train_first_latent_frames_alone_from_noise() -> None:
@@ -181,6 +184,9 @@ def test_image_steps_train_first_latent_frames_alone_from_noise() -> None:
         # As many tokens as a batch of windows: batch_size x window_frames single frames.
         assert inputs.latent.shape[:3] == (recipe.dit.batch_size * 3, 4, 1)
         assert not inputs.is_context.any() and len(inputs.captions) == len(inputs.latent)
+        # The tiny DiT takes placement: a map of where each object starts, one bump each.
+        assert inputs.placement.shape == (len(inputs.latent), 1, 1, *inputs.latent.shape[3:])
+        assert torch.allclose(inputs.placement.amax(dim=(2, 3, 4)), torch.ones(1), atol=0.5)
     assert not torch.equal(batches[0].latent, batches[1].latent)  # newly rendered each step
 
 
@@ -213,3 +219,13 @@ def test_a_recipe_distils_exactly_a_dit_that_takes_the_scale() -> None:
     recipe.distill.steps = 0
     with pytest.raises(BadInputError, match="guidance_embedding"):
         new_state(recipe)
+
+
+def test_rendered_clips_say_where_their_object_starts() -> None:
+    clips = ShapesClips([[96, 64]], fps=8, seed=1)
+    video, attributes, starts = clips.render(0, 6, 1)
+    frames = ((video[:, :, 0].permute(0, 2, 3, 1) + 1) * 127.5).round().byte().numpy()
+    for frame, attrs, start in zip(frames, attributes, starts, strict=True):
+        centre = measure_frame(frame).centre  # a triangle's centroid is D/6 below its box's
+        below = object_extent(attrs.size, 96, 64) / 6 if attrs.shape == "triangle" else 0.0
+        assert abs(centre[0] - start[0]) < 1.0 and abs(centre[1] - start[1] - below) < 1.0

@@ -45,6 +45,9 @@ class DiTConfig:
     # does): a DiT distilled from its own classifier-free guidance gives the guided velocity in
     # one pass, where guidance takes two (the prompt and the empty caption).
     guidance_embedding: bool = False
+    # A placement map (models/placement.py) beside the first latent frame of a new clip: where
+    # its subject starts, drawn by the sampler, so the model need not read it from the noise.
+    placement: bool = False
 
     def __post_init__(self) -> None:
         self.patch = tuple(self.patch)
@@ -58,10 +61,12 @@ class DiTConfig:
 class PatchEmbed3D(nn.Module):
     """Latent (B, C, T, h, w) -> tokens (B, T/pt, (h/ph)(w/pw), width), one per patch."""
 
-    def __init__(self, channels: int, patch: tuple[int, int, int], width: int) -> None:
+    def __init__(
+        self, channels: int, patch: tuple[int, int, int], width: int, bias: bool = True
+    ) -> None:
         super().__init__()
         self.patch = patch
-        self.proj = nn.Linear(channels * math.prod(patch), width)
+        self.proj = nn.Linear(channels * math.prod(patch), width, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
         pt, ph, pw = self.patch
@@ -204,6 +209,9 @@ class DiT(nn.Module):
         )
         if config.guidance_embedding:
             self.guidance_embed = TimestepEmbedder(width)
+        if config.placement:
+            # No bias: an all-zero map adds nothing, as no map does.
+            self.placement_embed = PatchEmbed3D(1, config.patch, width, bias=False)
         if config.cross_attention:
             self.null_text = nn.Parameter(torch.zeros(1, 1, config.text_width))
         self.rope = RoPE3D(width // config.heads)
@@ -217,7 +225,8 @@ class DiT(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
         if self.config.cross_attention:
             nn.init.normal_(self.null_text, std=0.02)
         for block in self.blocks:
@@ -236,14 +245,17 @@ class DiT(nn.Module):
         text_pooled: Tensor,
         context_frames: Tensor | int = 0,
         guidance: Tensor | None = None,
+        placement: Tensor | None = None,
     ) -> Tensor:
         """x (B, C, T, h, w), t (B, T) flow time per latent frame, text (B, L, Dt), text_mask
         (B, L) bool, text_pooled (B, Dt) -> velocity (B, C, T, h, w). With causal_context, the
         first `context_frames` latent frames (an int, or one per row (B,)) see only each other.
         `guidance` (B,): the scale, for a DiT with guidance_embedding (distilled from its own
-        classifier-free guidance); without it, the conditional velocity."""
+        classifier-free guidance); without it, the conditional velocity. `placement` (B, 1, T,
+        h, w): where a new clip's subject starts, for a DiT with placement (zero frames, or
+        None, where there is none)."""
         tokens, c, grid, _ = self._run(
-            x, t, text, text_mask, text_pooled, guidance, context_frames=context_frames
+            x, t, text, text_mask, text_pooled, guidance, context_frames, placement=placement
         )
         return self._unpatchify(self.final(tokens, c), grid)
 
@@ -288,13 +300,14 @@ class DiT(nn.Module):
         guidance: Tensor | None,
         context_frames: Tensor | int = 0,
         cache: ContextCache | None = None,
+        placement: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, tuple[int, int, int], list[KeysValues]]:
         """x's tokens through every block, its first `context_frames` masked as causal_context
         says, after a cached context's tokens if given: the last tokens (B, T/pt, S, D), the
         conditioning (B, T/pt, D), the token grid and each block's own keys and values."""
         grid = self._token_grid(x)
         mask = self._context_mask(context_frames, grid, x.device)
-        tokens, c = self._embed(x, t, text_pooled, guidance)
+        tokens, c = self._embed(x, t, text_pooled, guidance, placement)
         text, text_mask = self._text(text, text_mask)
         before = 0 if cache is None else cache.token_frames  # token frames, positions first
         rotations = self.rope.rotations((before + grid[0], grid[1], grid[2]))
@@ -307,10 +320,19 @@ class DiT(nn.Module):
         return tokens, c, grid, keys_values
 
     def _embed(
-        self, x: Tensor, t: Tensor, text_pooled: Tensor, guidance: Tensor | None
+        self,
+        x: Tensor,
+        t: Tensor,
+        text_pooled: Tensor,
+        guidance: Tensor | None,
+        placement: Tensor | None,
     ) -> tuple[Tensor, Tensor]:
         """Tokens (B, T/pt, S, D) and the adaLN conditioning of each token frame (B, T/pt, D)."""
         tokens = self.patch_embed(x)
+        if placement is not None:
+            if not self.config.placement:
+                raise ValueError("only a DiT with placement takes a placement map")
+            tokens = tokens + self.placement_embed(placement.to(x.dtype))
         frame_t = t.unflatten(1, (-1, self.config.patch[0])).mean(dim=2)  # one time per frame
         c = self.time_embed(frame_t) + self.text_pool_embed(text_pooled)[:, None]
         if guidance is not None:  # without one: the conditional velocity, as before distilling

@@ -34,6 +34,9 @@ class ModelConfig:
     # How this model samples best, set when it is exported after training:
     schedule_shift: float = 1.0  # flow.time_schedule shift; > 1 spends more steps at high noise
     context_time: float = 0.0  # flow time the carried-over context is held at (0 = clean)
+    # For a DiT with placement: a new clip's subject starts at least this share of the short
+    # side from every edge (the shapes world's large objects are 0.38 wide).
+    placement_margin: float = 0.2
 
     def __post_init__(self) -> None:
         if self.dit.latent_channels != self.autoencoder.latent_channels:
@@ -85,6 +88,7 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
             "mlp_ratio": 2.0,
             "causal_context": True,
             "guidance_embedding": True,
+            "placement": True,
         },
         window=3,
         context=1,
@@ -155,11 +159,15 @@ class SoravidModel(nn.Module):
         text: TextEmbedding,
         context_frames: Tensor | int = 0,
         guidance: Tensor | None = None,
+        placement: Tensor | None = None,
     ) -> Tensor:
         """The DiT's flow velocity for latents x (B, C, T, h, w) at per-frame times t (B, T),
         the first `context_frames` of them given as context; `guidance` (B,) for a DiT that
-        takes the guidance scale (DiTConfig.guidance_embedding)."""
-        return self.dit(x, t, text.tokens, text.mask, text.pooled, context_frames, guidance)
+        takes the guidance scale (DiTConfig.guidance_embedding); `placement` (B, 1, T, h, w)
+        where a new clip's subject starts, for a DiT that takes it (DiTConfig.placement)."""
+        return self.dit(
+            x, t, text.tokens, text.mask, text.pooled, context_frames, guidance, placement
+        )
 
     def cache_context(
         self, context: Tensor, t: Tensor, text: TextEmbedding, guidance: Tensor | None = None

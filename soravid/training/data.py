@@ -21,7 +21,13 @@ from torch import Tensor
 
 from soravid.training.checkpoint import decode_json, encode_json
 from soravid.training.latents import LatentPool
-from soravid.world import WorldAttributes, random_caption, render_clip, sample_attributes
+from soravid.world import (
+    WorldAttributes,
+    random_caption,
+    render_clip,
+    sample_attributes,
+    start_position,
+)
 
 
 @dataclass
@@ -47,24 +53,29 @@ class ShapesClips:
 
     def batch(self, size: int, frames: int, style: CaptionStyle | None = None) -> ClipBatch:
         """`size` clips of `frames` frames on one random canvas, each with a caption."""
-        video, attributes = self.render(self.random_canvas(), size, frames)
+        video, attributes, _ = self.render(self.random_canvas(), size, frames)
         return ClipBatch(video, [self.caption(attrs, style) for attrs in attributes])
 
     def random_canvas(self) -> int:
         return int(self.rng.integers(len(self.canvases)))
 
-    def render(self, canvas: int, size: int, frames: int) -> tuple[Tensor, list[WorldAttributes]]:
+    def render(
+        self, canvas: int, size: int, frames: int
+    ) -> tuple[Tensor, list[WorldAttributes], Tensor]:
         """`size` clips of random attributes on canvas number `canvas`: video (B, 3, T, H, W)
-        in [-1, 1] and each clip's attributes."""
+        in [-1, 1], each clip's attributes, and where its object is in frame 0, (B, 2) as (x, y)
+        pixels."""
         width, height = self.canvases[canvas]
         seconds = frames / self.fps
-        clips, attributes = [], []
+        clips, attributes, starts = [], [], []
         for _ in range(size):
             attributes.append(sample_attributes(self.rng))
             seed = int(self.rng.integers(2**31))
             clips.append(render_clip(attributes[-1], width, height, self.fps, seconds, seed))
+            starts.append(start_position(attributes[-1], width, height, seed))
         pixels = torch.from_numpy(np.stack(clips))  # (B, T, H, W, 3) uint8
-        return pixels.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0, attributes
+        video = pixels.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
+        return video, attributes, torch.tensor(starts)
 
     def caption(self, attrs: WorldAttributes, style: CaptionStyle | None = None) -> str:
         """A caption of attrs in the given style ("" for the unconditional caption)."""

@@ -39,7 +39,7 @@ class LatentPool:
         """Encode `clips` new clips of `pixel_frames` frames for every canvas."""
         self.latents, self.attributes, self.oldest = [], [], []
         for canvas in range(len(self.data.canvases)):
-            video, attributes = self.data.render(canvas, self.clips, pixel_frames)
+            video, attributes, _ = self.data.render(canvas, self.clips, pixel_frames)
             self.latents.append(encode(video))
             self.attributes.append(attributes)
             self.oldest.append(0)
@@ -48,7 +48,7 @@ class LatentPool:
 
     def refresh(self, canvas: int, count: int, encode: Encode, pixel_frames: int) -> None:
         """Replace the `count` oldest clips of one canvas by newly rendered ones."""
-        video, attributes = self.data.render(canvas, count, pixel_frames)
+        video, attributes, _ = self.data.render(canvas, count, pixel_frames)
         latents = encode(video)
         for index in range(count):
             slot = self.oldest[canvas]

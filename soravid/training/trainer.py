@@ -39,6 +39,7 @@ from soravid.distributed import (
 )
 from soravid.errors import BadInputError
 from soravid.flow import flow_matching_loss, interpolate, sample_flow_times, velocity_loss
+from soravid.models.placement import placement_map
 from soravid.models.registry import SoravidModel, build_model
 from soravid.training.checkpoint import (
     decode_json,
@@ -286,6 +287,7 @@ class DiTInputs:
     t: Tensor  # (B, T) flow time of each frame
     noise: Tensor  # (B, C, T, h, w)
     is_context: Tensor  # (B, T) frames given as context, left out of the loss
+    placement: Tensor | None = None  # (B, 1, T, h, w) placement maps, for a DiT that takes them
 
 
 @torch.no_grad()
@@ -299,10 +301,15 @@ def dit_inputs(
     generator = shard.noise
     drawn = bool(torch.rand((), generator=generator) < stage.image_prob)
     images = drawn and model.config.first_frames > 0  # a model that never opens alone: windows
+    placement = None
     if images:
-        latent, captions = openings(model, shard, stage, style, device)
+        latent, captions, placement = openings(model, shard, stage, style, device)
     else:
         latent, captions = latent_window(model, shard, stage, style, device)
+    if model.config.dit.placement and placement is None:
+        # Windows continue a clip, so they have no map; an all-zero one adds nothing and keeps
+        # every parameter in the graph, as DDP needs on every rank.
+        placement = torch.zeros_like(latent[:, :1])
     batch, frames = latent.shape[0], latent.shape[2]
     per_frame = bool(torch.rand((), generator=generator) < stage.per_frame_time_prob)
     t = sample_flow_times(batch, frames, generator, per_frame=per_frame, shift=stage.time_shift)
@@ -312,7 +319,9 @@ def dit_inputs(
     context_t = torch.rand(batch, frames, generator=generator) * stage.context_noise
     t = torch.where(is_context, context_t, t)
     noise = torch.randn(latent.shape, generator=generator)
-    return DiTInputs(latent, captions, t.to(device), noise.to(device), is_context.to(device))
+    return DiTInputs(
+        latent, captions, t.to(device), noise.to(device), is_context.to(device), placement
+    )
 
 
 class DiTObjective(nn.Module):
@@ -327,7 +336,9 @@ class DiTObjective(nn.Module):
         text = self.model.encode_text(inputs.captions)
         context_frames = inputs.is_context.sum(dim=1)  # (B,): each window's own
         return flow_matching_loss(
-            lambda x, time: self.model.velocity(x, time, text, context_frames),
+            lambda x, time: self.model.velocity(
+                x, time, text, context_frames, placement=inputs.placement
+            ),
             inputs.latent,
             inputs.noise,
             inputs.t,
@@ -405,10 +416,15 @@ class DistillObjective(nn.Module):
                 text.mask,
                 text.pooled,
                 torch.cat([context_frames, context_frames]),
+                placement=None
+                if inputs.placement is None
+                else inputs.placement.repeat(2, 1, 1, 1, 1),
             )
             prompted, empty = both.chunk(2)
             target = empty + guidance[:, None, None, None, None] * (prompted - empty)
-        velocity = self.model.velocity(x, inputs.t, text.first(batch), context_frames, guidance)
+        velocity = self.model.velocity(
+            x, inputs.t, text.first(batch), context_frames, guidance, inputs.placement
+        )
         return velocity_loss(velocity, target, loss_mask=~inputs.is_context)
 
 
@@ -456,16 +472,24 @@ def openings(
     stage: DiTStage,
     style: CaptionStyle,
     device: torch.device,
-) -> tuple[Tensor, list[str]]:
+) -> tuple[Tensor, list[str], Tensor | None]:
     """Newly rendered clip openings of one canvas, each the model's `first_frames` latent frames
-    alone (B, C, first_frames, h, w), as generation makes them, and their captions: as many
-    latent frames as a batch of windows, all of them at a clip's start."""
+    alone (B, C, first_frames, h, w), as generation makes them, their captions and, for a DiT
+    with placement, maps (B, 1, first_frames, h, w) of where each object starts, on the first
+    latent frame: as many latent frames as a batch of windows, all of them at a clip's start."""
     canvas = shard.clips.random_canvas()
     first = model.config.first_frames
     count = stage.batch_size * model.config.window_frames // first
-    video, attributes = shard.clips.render(canvas, count, model.autoencoder.pixel_frames(first))
+    frames = model.autoencoder.pixel_frames(first)
+    video, attributes, starts = shard.clips.render(canvas, count, frames)
     latent = model.autoencoder.encode(video.to(device))  # (B, C, first_frames, h, w)
-    return latent, [shard.clips.caption(attrs, style) for attrs in attributes]
+    captions = [shard.clips.caption(attrs, style) for attrs in attributes]
+    if not model.config.dit.placement:
+        return latent, captions, None
+    cell = model.config.autoencoder.spatial_factor
+    maps = placement_map(starts, latent.shape[3:], cell)  # (B, 1, 1, h, w)
+    maps = F.pad(maps, (0, 0, 0, 0, 0, first - 1))  # the later first frames: no map
+    return latent, captions, maps.to(device)
 
 
 def ema_decay(target: float, step: int) -> float:

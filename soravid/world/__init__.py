@@ -10,7 +10,7 @@ from soravid.world.captions import (
     split_words,
 )
 from soravid.world.judge import Verdict, WindowVerdict, judge_frames, judge_video
-from soravid.world.render import render_clip, render_frames
+from soravid.world.render import render_clip, render_frames, start_position
 from soravid.world.spec import WorldAttributes, sample_attributes
 
 __all__ = [
@@ -28,4 +28,5 @@ __all__ = [
     "render_frames",
     "sample_attributes",
     "split_words",
+    "start_position",
 ]

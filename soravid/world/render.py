@@ -77,6 +77,13 @@ def start_trajectory(
     return Trajectory(start, velocity, (width, height), extent / 2)
 
 
+def start_position(
+    attrs: WorldAttributes, width: int, height: int, seed: int
+) -> tuple[float, float]:
+    """Where the object's centre is in frame 0 of the clip `render_frames` draws for `seed`."""
+    return start_trajectory(attrs, width, height, np.random.default_rng(seed)).position(0.0)
+
+
 def shape_coverage(
     shape: str, extent: float, offset: tuple[float, float], size: tuple[int, int]
 ) -> np.ndarray:
