@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 
 from soravid.cli import app
 from soravid.errors import BadInputError
+from soravid.models.registry import MODEL_CONFIGS
 from soravid.training.checkpoint import load_checkpoint
 from soravid.training.data import CaptionStyle, ShapesClips
 from soravid.training.export import export_model, final_losses, running_mean
-from soravid.training.recipes import get_recipe
+from soravid.training.recipes import RECIPES, get_recipe
 from soravid.training.trainer import (
     DistillObjective,
     detail_crops,
@@ -229,3 +230,11 @@ def test_rendered_clips_say_where_their_object_starts() -> None:
         centre = measure_frame(frame).centre  # a triangle's centroid is D/6 below its box's
         below = object_extent(attrs.size, 96, 64) / 6 if attrs.shape == "triangle" else 0.0
         assert abs(centre[0] - start[0]) < 1.0 and abs(centre[1] - start[1] - below) < 1.0
+
+
+def test_every_recipe_trains_a_model_config_it_fits() -> None:
+    for name, recipe in RECIPES.items():
+        config = MODEL_CONFIGS[recipe.model]
+        assert (recipe.distill.steps > 0) == config.dit.guidance_embedding, name
+    assert MODEL_CONFIGS["shapes-placed"].dit.placement
+    assert not MODEL_CONFIGS["shapes"].dit.placement  # the shipped weights' config, unchanged

@@ -112,6 +112,24 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         context=1,
         first=1,
     ),
+    # The shapes model with a placement map on a clip's first latent frame (models/placement.py):
+    # the sampler, not the noise, says where the object starts.
+    "shapes-placed": _config(
+        "shapes-placed",
+        ae={"base_channels": 32, "latent_channels": 8, "patch_size": 2},
+        text={"width": 128, "depth": 2, "heads": 4, "max_tokens": 24},
+        dit={
+            "width": 192,
+            "depth": 6,
+            "heads": 4,
+            "patch": (1, 4, 4),
+            "cross_attention": False,
+            "placement": True,
+        },
+        window=4,
+        context=1,
+        first=1,
+    ),
     "S": _config(
         "S",
         ae={"base_channels": 64, "latent_channels": 16, "blocks_per_level": 2},

@@ -111,6 +111,8 @@ class TrainRecipe:
 RECIPES: dict[str, TrainRecipe] = {
     # The embedded model: 104 minutes measured on 2 CPU cores (README, "The embedded model").
     "shapes": TrainRecipe(),
+    # The same with the placement map (README, "The embedded model").
+    "shapes-placed": TrainRecipe(model="shapes-placed"),
     # GPU recipes (README: memory and time per GPU, from benchmarks/train_cost.py). Canvases
     # of the shapes recipe's aspects at twice (S) and four times (B) the side; batch_size is
     # per micro-batch, i.e. per GPU and accumulation step.
