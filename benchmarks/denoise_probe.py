@@ -20,11 +20,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from soravid.flow import denoise, interpolate, make_noise, time_schedule
+from soravid.models.placement import placement_map
 from soravid.pipeline import from_uint8_frames, prompt_velocity, split_guidance, to_uint8_frames
 from soravid.weights import load_model
-from soravid.world import canonical_caption, judge_frames, render_clip, sample_attributes
+from soravid.world import (
+    canonical_caption,
+    judge_frames,
+    render_clip,
+    sample_attributes,
+    start_position,
+)
 
 
 def schedule_from(start: float, steps: int, shift: float) -> torch.Tensor:
@@ -35,9 +43,17 @@ def schedule_from(start: float, steps: int, shift: float) -> torch.Tensor:
 
 @torch.no_grad()
 def probe(
-    model, clip: np.ndarray, caption: str, start: float, steps: int, guidance: float, seed: int
+    model,
+    clip: np.ndarray,
+    caption: str,
+    start: float,
+    steps: int,
+    guidance: float,
+    seed: int,
+    centre: tuple[float, float],
 ) -> np.ndarray:
-    """(T, H, W, 3) uint8 -> the same, noised in latent space to `start` and denoised."""
+    """(T, H, W, 3) uint8 -> the same, noised in latent space to `start` and denoised; a model
+    with placement is told `centre`, where the clip's object starts."""
     latent = model.autoencoder.encode(from_uint8_frames(clip))  # (1, C, Tl, h, w)
     noise = make_noise(tuple(latent.shape), seed)
     noisy = interpolate(latent, noise, torch.full(latent.shape[:1] + latent.shape[2:3], start))
@@ -47,8 +63,13 @@ def probe(
     # As generation does: a model with first_frames makes those alone, then the rest of the
     # window with them as context.
     first = model.config.first_frames
+    placement = None
+    if model.config.dit.placement:
+        cell = model.config.autoencoder.spatial_factor
+        placement = placement_map(torch.tensor([centre]), latent.shape[3:], cell)
+        placement = F.pad(placement, (0, 0, 0, 0, 0, (first or latent.shape[2]) - 1))
     if first:
-        velocity = prompt_velocity(model, text, guidance=one_pass)
+        velocity = prompt_velocity(model, text, guidance=one_pass, placement=placement)
         opening = denoise(velocity, noisy[:, :, :first], None, 0, schedule, guidance=two_pass)
         context_time = model.config.context_time
         continuing = prompt_velocity(model, text, first, one_pass)
@@ -62,7 +83,7 @@ def probe(
             context_time=context_time,
         )
     else:
-        velocity = prompt_velocity(model, text, guidance=one_pass)
+        velocity = prompt_velocity(model, text, guidance=one_pass, placement=placement)
         sampled = denoise(velocity, noisy, None, 0, schedule, guidance=two_pass)
     return to_uint8_frames(model.autoencoder.decode(sampled))
 
@@ -86,6 +107,7 @@ def main() -> None:
         rng = np.random.default_rng([args.seed, index])
         attrs = sample_attributes(rng)
         clip = render_clip(attrs, width, height, args.fps, frames / args.fps, args.seed + index)
+        centre = start_position(attrs, width, height, args.seed + index)
         for start in args.times:
             video = probe(
                 model,
@@ -95,6 +117,7 @@ def main() -> None:
                 args.steps,
                 args.guidance,
                 args.seed + index,
+                centre,
             )
             passed[start].append(judge_frames(list(video), args.fps, len(video), attrs)[0].checks)
     table = {
