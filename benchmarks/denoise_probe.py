@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from soravid.flow import denoise, interpolate, make_noise, time_schedule
 from soravid.models.placement import placement_map
@@ -66,8 +65,8 @@ def probe(
     placement = None
     if model.config.dit.placement:
         cell = model.config.autoencoder.spatial_factor
-        placement = placement_map(torch.tensor([centre]), latent.shape[3:], cell)
-        placement = F.pad(placement, (0, 0, 0, 0, 0, (first or latent.shape[2]) - 1))
+        frames = first or latent.shape[2]
+        placement = placement_map(torch.tensor([centre]), latent.shape[3:], cell, frames)
     if first:
         velocity = prompt_velocity(model, text, guidance=one_pass, placement=placement)
         opening = denoise(velocity, noisy[:, :, :first], None, 0, schedule, guidance=two_pass)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
@@ -487,8 +486,7 @@ class Pipeline:
         rng = np.random.default_rng(chunk_seed(request.seed, PLACEMENT_STREAM))
         centre = random_centre(rng, preset.width, preset.height, config.placement_margin)
         cell = config.autoencoder.spatial_factor
-        maps = placement_map(torch.tensor([centre]), shape[3:], cell)  # (1, 1, 1, h, w)
-        return F.pad(maps, (0, 0, 0, 0, 0, shape[2] - 1)).to(self.device)
+        return placement_map(torch.tensor([centre]), shape[3:], cell, shape[2]).to(self.device)
 
     def _text(self, prompt: str, guidance: float) -> TextEmbedding:
         """The prompt's embedding; with classifier-free guidance, batched with the empty

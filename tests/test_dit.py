@@ -204,8 +204,8 @@ def test_a_placement_map_steers_the_tokens_it_covers() -> None:
     config = DiTConfig(4, width=24, depth=2, heads=2, text_width=16, placement=True)
     dit = make_dit(config)
     x, t = torch.randn(2, 4, 2, 8, 8), torch.rand(2, 2)
-    here = placement_map(torch.tensor([[4.0, 4.0], [20.0, 12.0]]), (8, 8), 4)
-    here = torch.cat([here, torch.zeros_like(here)], dim=2)  # (2, 1, 2, 8, 8): frame 0 only
+    here = placement_map(torch.tensor([[4.0, 4.0], [20.0, 12.0]]), (8, 8), 4, frames=2)
+    assert here.shape == (2, 1, 2, 8, 8) and not here[:, :, 1].any()  # frame 0 only
     text = text_inputs()
     with torch.no_grad():
         plain = dit(x, t, *text)

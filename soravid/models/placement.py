@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 BUMP_WIDTH = 1.0  # the bump's standard deviation, in latent cells
 
 
-def placement_map(centres: Tensor, grid: tuple[int, int], cell: int) -> Tensor:
-    """Pixel centres (B, 2) as (x, y) -> maps (B, 1, 1, h, w): a Gaussian bump around each,
-    on a (h, w) latent grid of `cell`-pixel cells, wrapping around the edges (a torus, as the
-    shapes world's canvas is)."""
+def placement_map(centres: Tensor, grid: tuple[int, int], cell: int, frames: int = 1) -> Tensor:
+    """Pixel centres (B, 2) as (x, y) -> maps (B, 1, frames, h, w): a Gaussian bump around
+    each on the first latent frame, on a (h, w) grid of `cell`-pixel cells, wrapping around the
+    edges (a torus, as the shapes world's canvas is); later frames are zero."""
     height, width = grid
     xs = torch.arange(width, dtype=torch.float32) + 0.5  # cell centres, in cells
     ys = torch.arange(height, dtype=torch.float32) + 0.5
@@ -30,7 +31,8 @@ def placement_map(centres: Tensor, grid: tuple[int, int], cell: int) -> Tensor:
     dx = torch.remainder(xs[None] - cx[:, None] + width / 2, width) - width / 2  # (B, w)
     dy = torch.remainder(ys[None] - cy[:, None] + height / 2, height) - height / 2  # (B, h)
     squared = dx[:, None, :] ** 2 + dy[:, :, None] ** 2  # (B, h, w)
-    return torch.exp(-squared / (2 * BUMP_WIDTH**2))[:, None, None]
+    bumps = torch.exp(-squared / (2 * BUMP_WIDTH**2))[:, None, None]  # (B, 1, 1, h, w)
+    return F.pad(bumps, (0, 0, 0, 0, 0, frames - 1))
 
 
 def random_centre(

@@ -487,9 +487,7 @@ def openings(
     if not model.config.dit.placement:
         return latent, captions, None
     cell = model.config.autoencoder.spatial_factor
-    maps = placement_map(starts, latent.shape[3:], cell)  # (B, 1, 1, h, w)
-    maps = F.pad(maps, (0, 0, 0, 0, 0, first - 1))  # the later first frames: no map
-    return latent, captions, maps.to(device)
+    return latent, captions, placement_map(starts, latent.shape[3:], cell, first).to(device)
 
 
 def ema_decay(target: float, step: int) -> float:
