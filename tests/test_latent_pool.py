@@ -59,3 +59,20 @@ def test_a_shard_saves_and_restores_its_pool() -> None:
     restored.set_state(saved)
     again = restored.pool.windows(1, 3, frames=2, start_prob=0.5, style=CaptionStyle())
     assert torch.equal(expected[0], again[0]) and expected[1] == again[1]
+
+
+def test_a_shard_saves_its_openings_and_reads_checkpoints_from_before_starts() -> None:
+    shard = DataShard(CANVASES, fps=8, seed=0, index=0)
+    shard.pool = make_pool()
+    shard.openings = LatentPool(shard.clips, 4, latent_frames=1)
+    shard.openings.fill(encode, 1)
+    saved = shard.state()
+    expected = shard.openings.whole_clips(0, 6, CaptionStyle())
+    restored = DataShard(CANVASES, fps=8, seed=5, index=0)
+    restored.set_state(saved)
+    again = restored.openings.whole_clips(0, 6, CaptionStyle())
+    assert all(torch.equal(a, b) for a, b in zip(expected[::2], again[::2], strict=True))
+    assert expected[1] == again[1] and expected[2].shape == (6, 2)
+    del saved["pool"]["starts"]  # a checkpoint from before pools kept where objects start
+    restored.set_state(saved)
+    assert [tuple(starts.shape) for starts in restored.pool.starts] == [(3, 2), (3, 2)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from soravid.cli import app
 from soravid.errors import BadInputError
 from soravid.models.registry import MODEL_CONFIGS
-from soravid.training.checkpoint import load_checkpoint
+from soravid.training.checkpoint import decode_json, encode_json, load_checkpoint, save_checkpoint
 from soravid.training.data import CaptionStyle, ShapesClips
 from soravid.training.export import export_model, final_losses, running_mean
 from soravid.training.recipes import RECIPES, get_recipe
@@ -83,6 +84,19 @@ def test_resume_refuses_another_recipe(finished_run: Path) -> None:
     recipe.seed = 1
     with pytest.raises(BadInputError, match="another recipe"):
         train(recipe, finished_run, resume=True)
+
+
+def test_resume_reads_a_recipe_saved_before_a_field_was_added(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    """A field a newer soravid added is, at its default, the same recipe: the run resumes."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    saved = load_checkpoint(run)
+    recipe = decode_json(saved["recipe"])
+    del recipe["dit"]["start_prob"]  # the tiny recipe keeps its default
+    save_checkpoint(saved | {"recipe": encode_json(recipe)}, run)
+    assert train(get_recipe("tiny"), run, resume=True).stage == "done"
 
 
 def test_export_writes_ema_weights_and_provenance(finished_run: Path, tmp_path: Path) -> None:
@@ -188,7 +202,28 @@ def test_image_steps_train_first_latent_frames_alone_from_noise() -> None:
         # The tiny DiT takes placement: a map of where each object starts, one bump each.
         assert inputs.placement.shape == (len(inputs.latent), 1, 1, *inputs.latent.shape[3:])
         assert torch.allclose(inputs.placement.amax(dim=(2, 3, 4)), torch.ones(1), atol=0.5)
-    assert not torch.equal(batches[0].latent, batches[1].latent)  # newly rendered each step
+    assert not torch.equal(batches[0].latent, batches[1].latent)  # a refreshed pool, new picks
+
+
+def test_openings_come_from_a_refreshed_pool_with_their_starts() -> None:
+    """The tiny recipe keeps 5 encoded openings per canvas and replaces 2 of the step's canvas
+    each opening step; every opening drawn is one of the pool's, with its own start's map."""
+    recipe = get_recipe("tiny")
+    recipe.dit.image_prob = 1.0
+    state = new_state(recipe)
+    shard = state.shards[0]
+    fill_pool(shard, state.model, recipe.dit, state.device)
+    pool = shard.openings
+    assert [tuple(latent.shape[:3]) for latent in pool.latents] == [(5, 4, 1)] * 2
+    before = [latent.clone() for latent in pool.latents]
+    inputs = dit_inputs(state.model, shard, recipe.dit, CaptionStyle(), state.device)
+    canvas = next(c for c in range(2) if pool.latents[c].shape[3:] == inputs.latent.shape[3:])
+    assert pool.oldest[canvas] == 2 and not torch.equal(before[canvas], pool.latents[canvas])
+    for latent, placement in zip(inputs.latent, inputs.placement, strict=True):
+        clip = next(i for i in range(5) if torch.equal(pool.latents[canvas][i], latent))
+        x, y = pool.starts[canvas][clip].tolist()
+        row, column = divmod(int(placement.argmax()), placement.shape[-1])
+        assert (row, column) == (int(y // 4), int(x // 4))  # 4-pixel latent cells
 
 
 def test_distillation_starts_as_the_teacher_at_scale_one() -> None:

@@ -102,13 +102,14 @@ def shard_seed(seed: int, index: int) -> int:
 
 class DataShard:
     """One shard's clips, its torch generator (flow times, context lengths, noise) and, in the
-    DiT stage, its pool of encoded clips."""
+    DiT stage, its pool of encoded clips and, where the recipe keeps one, of encoded openings."""
 
     def __init__(self, canvases: list[list[int]], fps: int, seed: int, index: int) -> None:
         self.index, self.seed = index, seed
         self.clips = ShapesClips(canvases, fps, shard_seed(seed, index))
         self.noise = torch.Generator().manual_seed(shard_seed(seed, index))
         self.pool: LatentPool | None = None
+        self.openings: LatentPool | None = None
 
     def start_stage(self, stage: int) -> None:
         """Fresh streams for a later stage, derived from (seed, index, stage): what a stage
@@ -125,6 +126,7 @@ class DataShard:
             "clips": encode_json(self.clips.state()),
             "noise": self.noise.get_state(),
             "pool": None if self.pool is None else self.pool.state(),
+            "openings": None if self.openings is None else self.openings.state(),
         }
 
     def set_state(self, state: dict) -> None:
@@ -132,3 +134,5 @@ class DataShard:
         self.noise.set_state(state["noise"])
         if state.get("pool") is not None:
             self.pool = LatentPool.from_state(self.clips, state["pool"])
+        if state.get("openings") is not None:
+            self.openings = LatentPool.from_state(self.clips, state["openings"])

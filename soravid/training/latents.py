@@ -33,27 +33,30 @@ class LatentPool:
         self.data, self.clips, self.latent_frames = data, clips, latent_frames
         self.latents: list[Tensor] = []  # per canvas: (clips, C, latent_frames, h, w)
         self.attributes: list[list[WorldAttributes]] = []  # per canvas, per clip
+        self.starts: list[Tensor] = []  # per canvas: (clips, 2) where each object starts, x, y
         self.oldest: list[int] = []  # per canvas: the next clip to replace
 
     def fill(self, encode: Encode, pixel_frames: int) -> None:
         """Encode `clips` new clips of `pixel_frames` frames for every canvas."""
-        self.latents, self.attributes, self.oldest = [], [], []
+        self.latents, self.attributes, self.starts, self.oldest = [], [], [], []
         for canvas in range(len(self.data.canvases)):
-            video, attributes, _ = self.data.render(canvas, self.clips, pixel_frames)
+            video, attributes, starts = self.data.render(canvas, self.clips, pixel_frames)
             self.latents.append(encode(video))
             self.attributes.append(attributes)
+            self.starts.append(starts)
             self.oldest.append(0)
         if self.latents[0].shape[2] != self.latent_frames:
             raise ValueError(f"{pixel_frames} frames do not encode to {self.latent_frames}")
 
     def refresh(self, canvas: int, count: int, encode: Encode, pixel_frames: int) -> None:
         """Replace the `count` oldest clips of one canvas by newly rendered ones."""
-        video, attributes, _ = self.data.render(canvas, count, pixel_frames)
+        video, attributes, starts = self.data.render(canvas, count, pixel_frames)
         latents = encode(video)
         for index in range(count):
             slot = self.oldest[canvas]
             self.latents[canvas][slot] = latents[index]
             self.attributes[canvas][slot] = attributes[index]
+            self.starts[canvas][slot] = starts[index]
             self.oldest[canvas] = (slot + 1) % self.clips
 
     def windows(
@@ -72,11 +75,21 @@ class LatentPool:
             captions.append(self.data.caption(self.attributes[canvas][clip], style))
         return torch.stack(windows), captions
 
+    def whole_clips(
+        self, canvas: int, size: int, style: CaptionStyle
+    ) -> tuple[Tensor, list[str], Tensor]:
+        """`size` random whole clips (B, C, latent_frames, h, w) of one canvas, their captions
+        and where their objects start (B, 2): a pool of openings is drawn this way."""
+        picks = self.data.rng.integers(self.clips, size=size).tolist()
+        captions = [self.data.caption(self.attributes[canvas][clip], style) for clip in picks]
+        return self.latents[canvas][picks], captions, self.starts[canvas][picks]
+
     def state(self) -> dict:
         """Plain tensors, lists and strings, for a checkpoint."""
         return {
             "latents": list(self.latents),
             "attributes": [[attrs.to_dict() for attrs in clips] for clips in self.attributes],
+            "starts": list(self.starts),
             "oldest": list(self.oldest),
         }
 
@@ -89,5 +102,7 @@ class LatentPool:
         pool.attributes = [
             [WorldAttributes(**attrs) for attrs in clips] for clips in state["attributes"]
         ]
+        # A checkpoint from before pools kept starts: only openings use them, and it had none.
+        pool.starts = list(state.get("starts", [torch.zeros(len(clips), 2) for clips in latents]))
         pool.oldest = list(state["oldest"])
         return pool

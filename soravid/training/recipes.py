@@ -61,6 +61,11 @@ class DiTStage:
     # latent frames as a batch of windows, freshly rendered: where the object is gets decided
     # there, in one frame, not across a moving window.
     image_prob: float = 0.3
+    # Openings kept encoded per canvas, `opening_refresh` of the step's canvas replaced each
+    # opening step, as the window pool does; 0: every opening step renders and encodes its own
+    # (12% of the shapes recipe's DiT time).
+    opening_pool: int = 0
+    opening_refresh: int = 16
 
 
 @dataclass
@@ -177,6 +182,8 @@ RECIPES: dict[str, TrainRecipe] = {
             pool_clips=3,
             pool_latent_frames=4,
             pool_refresh=1,
+            opening_pool=5,
+            opening_refresh=2,
         ),
         distill=DistillStage(steps=2, batch_size=2),
         checkpoint_every=2,

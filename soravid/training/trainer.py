@@ -432,9 +432,14 @@ class DistillObjective(nn.Module):
 
 
 def fill_pool(shard: DataShard, model: SoravidModel, stage: DiTStage, device) -> None:
+    """The shard's pool of encoded clips, and of openings where the stage keeps one."""
     shard.pool = LatentPool(shard.clips, stage.pool_clips, stage.pool_latent_frames)
     frames = model.autoencoder.pixel_frames(stage.pool_latent_frames)
     shard.pool.fill(encoder(model, device), frames)
+    first = model.config.first_frames
+    if stage.opening_pool and first:
+        shard.openings = LatentPool(shard.clips, stage.opening_pool, first)
+        shard.openings.fill(encoder(model, device), model.autoencoder.pixel_frames(first))
 
 
 def encoder(model: SoravidModel, device: torch.device) -> Callable[[Tensor], Tensor]:
@@ -473,17 +478,23 @@ def openings(
     style: CaptionStyle,
     device: torch.device,
 ) -> tuple[Tensor, list[str], Tensor | None]:
-    """Newly rendered clip openings of one canvas, each the model's `first_frames` latent frames
-    alone (B, C, first_frames, h, w), as generation makes them, their captions and, for a DiT
-    with placement, maps (B, 1, first_frames, h, w) of where each object starts, on the first
-    latent frame: as many latent frames as a batch of windows, all of them at a clip's start."""
+    """Clip openings of one canvas, each the model's `first_frames` latent frames alone (B, C,
+    first_frames, h, w), as generation makes them, their captions and, for a DiT with
+    placement, maps (B, 1, first_frames, h, w) of where each object starts, on the first latent
+    frame: as many latent frames as a batch of windows, all of them at a clip's start. Newly
+    rendered, or drawn from the shard's pool of openings after refreshing it."""
     canvas = shard.clips.random_canvas()
     first = model.config.first_frames
     count = stage.batch_size * model.config.window_frames // first
     frames = model.autoencoder.pixel_frames(first)
-    video, attributes, starts = shard.clips.render(canvas, count, frames)
-    latent = model.autoencoder.encode(video.to(device))  # (B, C, first_frames, h, w)
-    captions = [shard.clips.caption(attrs, style) for attrs in attributes]
+    if shard.openings is not None:
+        shard.openings.refresh(canvas, stage.opening_refresh, encoder(model, device), frames)
+        latent, captions, starts = shard.openings.whole_clips(canvas, count, style)
+        latent = latent.to(device)
+    else:
+        video, attributes, starts = shard.clips.render(canvas, count, frames)
+        latent = model.autoencoder.encode(video.to(device))  # (B, C, first_frames, h, w)
+        captions = [shard.clips.caption(attrs, style) for attrs in attributes]
     if not model.config.dit.placement:
         return latent, captions, None
     cell = model.config.autoencoder.spatial_factor
@@ -619,7 +630,8 @@ def checkpoint_state(state: TrainState, recipe: TrainRecipe, shards: list[dict])
 def restore_state(recipe: TrainRecipe, out_dir: Path, accumulate: int = 1) -> TrainState:
     """The checkpoint's state, each rank taking back its own shards."""
     saved = load_checkpoint(out_dir)
-    if decode_json(saved["recipe"]) != recipe.to_dict():
+    # Read back as a recipe, so fields added since, at their defaults, are the same recipe.
+    if TrainRecipe.from_dict(decode_json(saved["recipe"])) != recipe:
         raise BadInputError(f"{out_dir} was trained with another recipe; use a new --out folder")
     state = new_state(recipe, accumulate)
     shards = saved_shards(saved)
