@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from soravid.flow import denoise, interpolate, make_noise, time_schedule
-from soravid.models.placement import placement_map
 from soravid.pipeline import from_uint8_frames, prompt_velocity, split_guidance, to_uint8_frames
 from soravid.weights import load_model
 from soravid.world import (
@@ -62,11 +61,7 @@ def probe(
     # As generation does: a model with first_frames makes those alone, then the rest of the
     # window with them as context.
     first = model.config.first_frames
-    placement = None
-    if model.config.dit.placement:
-        cell = model.config.autoencoder.spatial_factor
-        frames = first or latent.shape[2]
-        placement = placement_map(torch.tensor([centre]), latent.shape[3:], cell, frames)
+    placement = model.placement(torch.tensor([centre]), latent.shape[3:], first or latent.shape[2])
     if first:
         velocity = prompt_velocity(model, text, guidance=one_pass, placement=placement)
         opening = denoise(velocity, noisy[:, :, :first], None, 0, schedule, guidance=two_pass)

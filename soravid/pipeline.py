@@ -28,7 +28,7 @@ from soravid.config import ResolvedPreset
 from soravid.errors import BadInputError
 from soravid.flow import denoise, guided_steps, make_noise, time_schedule
 from soravid.models.dit import ContextCache
-from soravid.models.placement import placement_map, random_centre
+from soravid.models.placement import random_centre
 from soravid.models.registry import SoravidModel, build_model
 from soravid.models.text import TextEmbedding
 from soravid.weights import (
@@ -479,14 +479,12 @@ class Pipeline:
         """For a DiT with placement, where the subject of a clip made from noise starts, drawn
         from the seed, as a map (1, 1, T, h, w) on the chunk's first latent frame; None for a
         chunk that continues frames (its context says where the subject is)."""
-        config = self.model.config
-        if not config.dit.placement or chunk.context:
+        if chunk.context:
             return None
-        preset = request.preset
+        preset, margin = request.preset, self.model.config.placement_margin
         rng = np.random.default_rng(chunk_seed(request.seed, PLACEMENT_STREAM))
-        centre = random_centre(rng, preset.width, preset.height, config.placement_margin)
-        cell = config.autoencoder.spatial_factor
-        return placement_map(torch.tensor([centre]), shape[3:], cell, shape[2]).to(self.device)
+        centre = random_centre(rng, preset.width, preset.height, margin)
+        return self.model.placement(torch.tensor([centre]), shape[3:], shape[2])
 
     def _text(self, prompt: str, guidance: float) -> TextEmbedding:
         """The prompt's embedding; with classifier-free guidance, batched with the empty

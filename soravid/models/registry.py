@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from soravid.models.autoencoder import AutoencoderConfig, VideoAutoencoder
 from soravid.models.dit import ContextCache, DiT, DiTConfig
 from soravid.models.layers import count_parameters
+from soravid.models.placement import placement_map
 from soravid.models.text import TextEmbedding, TextEncoder, TextEncoderConfig, Tokenizer
 
 
@@ -186,6 +187,15 @@ class SoravidModel(nn.Module):
         return self.dit(
             x, t, text.tokens, text.mask, text.pooled, context_frames, guidance, placement
         )
+
+    def placement(self, centres: Tensor, grid: tuple[int, int], frames: int) -> Tensor | None:
+        """Maps (B, 1, frames, h, w) of where subjects start, pixel centres (B, 2) as (x, y), on
+        this model's (h, w) latent grid and device; None for a DiT that takes no map."""
+        if not self.config.dit.placement:
+            return None
+        device = self.text_encoder.token_embedding.weight.device
+        cell = self.config.autoencoder.spatial_factor
+        return placement_map(centres, grid, cell, frames).to(device)
 
     def cache_context(
         self, context: Tensor, t: Tensor, text: TextEmbedding, guidance: Tensor | None = None

@@ -39,7 +39,6 @@ from soravid.distributed import (
 )
 from soravid.errors import BadInputError
 from soravid.flow import flow_matching_loss, interpolate, sample_flow_times, velocity_loss
-from soravid.models.placement import placement_map
 from soravid.models.registry import SoravidModel, build_model
 from soravid.training.checkpoint import (
     decode_json,
@@ -495,10 +494,7 @@ def openings(
         video, attributes, starts = shard.clips.render(canvas, count, frames)
         latent = model.autoencoder.encode(video.to(device))  # (B, C, first_frames, h, w)
         captions = [shard.clips.caption(attrs, style) for attrs in attributes]
-    if not model.config.dit.placement:
-        return latent, captions, None
-    cell = model.config.autoencoder.spatial_factor
-    return latent, captions, placement_map(starts, latent.shape[3:], cell, first).to(device)
+    return latent, captions, model.placement(starts, latent.shape[3:], first)
 
 
 def ema_decay(target: float, step: int) -> float:
