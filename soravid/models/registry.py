@@ -76,6 +76,21 @@ def _config(
     )
 
 
+# The embedded model: a clip opens with its first latent frame (frame 0) alone, then
+# windows of 4 latent frames, 1 of them context, so each chunk adds 12 frames (1.5 s at
+# 8 fps) knowing where the object was and, from the 4 frames that latent frame covers,
+# how it moved. It is trained with 1 or 2 context frames; 2 at generation scored the same
+# (eval, n=50) and cost half as much again per frame made. Tokens of 16x16
+# pixels (4x4 latent cells), 24 per latent frame at 96x64: a quarter of the tokens of 8x8
+# ones, so four times the windows per second of training; the object still spans one to
+# four tokens and moves half a token per latent frame. Sides must be multiples of 16.
+# Text conditions through adaLN only (no cross-attention): captions are a few attributes.
+SHAPES_AE = {"base_channels": 32, "latent_channels": 8, "patch_size": 2}
+SHAPES_TEXT = {"width": 128, "depth": 2, "heads": 4, "max_tokens": 24}
+SHAPES_DIT = {"width": 192, "depth": 6, "heads": 4, "patch": (1, 4, 4), "cross_attention": False}
+SHAPES_CHUNKS = {"window": 4, "context": 1, "first": 1}
+
+
 MODEL_CONFIGS: dict[str, ModelConfig] = {
     # For tests: a few tens of thousands of parameters, milliseconds per step.
     "tiny": _config(
@@ -95,41 +110,15 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         context=1,
         first=1,
     ),
-    # The embedded model: a clip opens with its first latent frame (frame 0) alone, then
-    # windows of 4 latent frames, 1 of them context, so each chunk adds 12 frames (1.5 s at
-    # 8 fps) knowing where the object was and, from the 4 frames that latent frame covers,
-    # how it moved. It is trained with 1 or 2 context frames; 2 at generation scored the same
-    # (eval, n=50) and cost half as much again per frame made. Tokens of 16x16
-    # pixels (4x4 latent cells), 24 per latent frame at 96x64: a quarter of the tokens of 8x8
-    # ones, so four times the windows per second of training; the object still spans one to
-    # four tokens and moves half a token per latent frame. Sides must be multiples of 16.
-    # Text conditions through adaLN only (no cross-attention): captions are a few attributes.
-    "shapes": _config(
-        "shapes",
-        ae={"base_channels": 32, "latent_channels": 8, "patch_size": 2},
-        text={"width": 128, "depth": 2, "heads": 4, "max_tokens": 24},
-        dit={"width": 192, "depth": 6, "heads": 4, "patch": (1, 4, 4), "cross_attention": False},
-        window=4,
-        context=1,
-        first=1,
-    ),
+    "shapes": _config("shapes", ae=SHAPES_AE, text=SHAPES_TEXT, dit=SHAPES_DIT, **SHAPES_CHUNKS),
     # The shapes model with a placement map on a clip's first latent frame (models/placement.py):
     # the sampler, not the noise, says where the object starts.
     "shapes-placed": _config(
         "shapes-placed",
-        ae={"base_channels": 32, "latent_channels": 8, "patch_size": 2},
-        text={"width": 128, "depth": 2, "heads": 4, "max_tokens": 24},
-        dit={
-            "width": 192,
-            "depth": 6,
-            "heads": 4,
-            "patch": (1, 4, 4),
-            "cross_attention": False,
-            "placement": True,
-        },
-        window=4,
-        context=1,
-        first=1,
+        ae=SHAPES_AE,
+        text=SHAPES_TEXT,
+        dit=SHAPES_DIT | {"placement": True},
+        **SHAPES_CHUNKS,
     ),
     "S": _config(
         "S",

@@ -116,8 +116,11 @@ class TrainRecipe:
 RECIPES: dict[str, TrainRecipe] = {
     # The embedded model: 104 minutes measured on 2 CPU cores (README, "The embedded model").
     "shapes": TrainRecipe(),
-    # The same with the placement map (README, "The embedded model").
-    "shapes-placed": TrainRecipe(model="shapes-placed"),
+    # The same with the placement map (README, "The embedded model"), and openings drawn from
+    # a pool of 512 encoded first frames per canvas, 16 of them replaced per opening step.
+    "shapes-placed": TrainRecipe(
+        model="shapes-placed", dit=DiTStage(opening_pool=512, opening_refresh=16)
+    ),
     # GPU recipes (README: memory and time per GPU, from benchmarks/train_cost.py). Canvases
     # of the shapes recipe's aspects at twice (S) and four times (B) the side; batch_size is
     # per micro-batch, i.e. per GPU and accumulation step.
