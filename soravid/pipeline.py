@@ -478,9 +478,8 @@ class Pipeline:
     ) -> Tensor | None:
         """For a DiT with placement, where the subject of a clip made from noise starts, drawn
         from the seed, as a map (1, 1, T, h, w) on the chunk's first latent frame; None for a
-        chunk that continues frames (its context says where the subject is) and for a DiT
-        without placement (no draw)."""
-        if chunk.context or not self.model.config.dit.placement:
+        chunk that continues frames (its context says where the subject is)."""
+        if chunk.context:
             return None
         preset, margin = request.preset, self.model.config.placement_margin
         rng = np.random.default_rng(chunk_seed(request.seed, PLACEMENT_STREAM))
