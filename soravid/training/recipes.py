@@ -63,7 +63,7 @@ class DiTStage:
     image_prob: float = 0.3
     # Openings kept encoded per canvas, `opening_refresh` of the step's canvas replaced each
     # opening step, as the window pool does; 0: every opening step renders and encodes its own
-    # (12% of the shapes recipe's DiT time).
+    # (12-15% of the shapes recipe's DiT time by py-spy).
     opening_pool: int = 0
     opening_refresh: int = 16
 
