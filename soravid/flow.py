@@ -58,21 +58,34 @@ def shift_times(t: Tensor, shift: float) -> Tensor:
 
 
 def flow_matching_loss(
-    model_fn: ModelFn, x0: Tensor, noise: Tensor, t: Tensor, loss_mask: Tensor | None = None
+    model_fn: ModelFn,
+    x0: Tensor,
+    noise: Tensor,
+    t: Tensor,
+    loss_mask: Tensor | None = None,
+    weight: Tensor | None = None,
 ) -> Tensor:
     """Mean squared error of the predicted velocity, over the frames where loss_mask (B, T) is
-    True (clean context frames are left out); over every frame when loss_mask is None."""
-    return velocity_loss(model_fn(interpolate(x0, noise, t), t), noise - x0, loss_mask)
+    True (clean context frames are left out); over every frame when loss_mask is None.
+    weight (B, 1, T, H, W), if given, says how much each latent pixel counts."""
+    return velocity_loss(model_fn(interpolate(x0, noise, t), t), noise - x0, loss_mask, weight)
 
 
-def velocity_loss(velocity: Tensor, target: Tensor, loss_mask: Tensor | None = None) -> Tensor:
+def velocity_loss(
+    velocity: Tensor,
+    target: Tensor,
+    loss_mask: Tensor | None = None,
+    weight: Tensor | None = None,
+) -> Tensor:
     """Mean squared error of a velocity against its target, over the frames where loss_mask
-    (B, T) is True; over every frame when loss_mask is None."""
-    error = (velocity.float() - target.float()).pow(2).mean(dim=(1, 3, 4))  # (B, T)
-    if loss_mask is None:
-        return error.mean()
-    weights = loss_mask.to(error.dtype)
-    return (error * weights).sum() / weights.sum().clamp(min=1.0)
+    (B, T) is True; over every frame when loss_mask is None. A weighted mean where weight
+    (B, 1, T, H, W) is given."""
+    error = (velocity.float() - target.float()).pow(2)  # (B, C, T, H, W)
+    if weight is None:
+        weight = torch.ones_like(error[:, :1])
+    if loss_mask is not None:
+        weight = weight * loss_mask[:, None, :, None, None].to(weight.dtype)
+    return (error * weight).sum() / (weight.sum() * error.shape[1]).clamp(min=1.0)
 
 
 def time_schedule(steps: int, shift: float = 1.0) -> Tensor:

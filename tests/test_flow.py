@@ -67,6 +67,29 @@ def test_loss_is_zero_for_the_true_velocity_and_masks_context_frames() -> None:
     assert flow_matching_loss(wrong_on_frame_zero, x0, noise, t, not_context) == 0
 
 
+def test_loss_weight_counts_each_latent_pixel_as_given() -> None:
+    x0, noise = torch.zeros(1, 2, 2, 2, 2), torch.zeros(1, 2, 2, 2, 2)
+    t = torch.full((1, 2), 0.5)
+
+    def wrong_on_one_pixel(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+        velocity = torch.zeros_like(x)
+        velocity[:, :, 1, 0, 0] = 2.0  # frame 1, top left: squared error 4 in each channel
+        return velocity
+
+    plain = flow_matching_loss(wrong_on_one_pixel, x0, noise, t)
+    assert plain == pytest.approx(4 / 8)  # one pixel of 8 (2 frames of 2x2)
+    weight = torch.ones(1, 1, 2, 2, 2)
+    assert flow_matching_loss(wrong_on_one_pixel, x0, noise, t, weight=weight) == plain
+    weight[:, :, 1, 0, 0] = 5.0
+    assert flow_matching_loss(wrong_on_one_pixel, x0, noise, t, weight=weight) == pytest.approx(
+        4 * 5 / 12
+    )
+    only_frame_one = torch.tensor([[False, True]])
+    assert flow_matching_loss(
+        wrong_on_one_pixel, x0, noise, t, only_frame_one, weight
+    ) == pytest.approx(4 * 5 / 8)
+
+
 def test_schedule_runs_from_one_to_zero_and_shift_favours_noise() -> None:
     plain, shifted = time_schedule(4), time_schedule(4, shift=3.0)
     assert plain.tolist() == [1.0, 0.75, 0.5, 0.25, 0.0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from soravid.training.data import CaptionStyle, DataShard, ShapesClips
-from soravid.training.latents import LatentPool
+from soravid.training.latents import LatentPool, object_mask
 
 CANVASES = [[16, 8], [8, 8]]
 FRAMES = 5  # pixel frames per clip; the stand-in encoder keeps one latent frame per frame
@@ -76,3 +76,27 @@ def test_a_shard_saves_its_openings_and_reads_checkpoints_from_before_starts() -
     del saved["pool"]["starts"]  # a checkpoint from before pools kept where objects start
     restored.set_state(saved)
     assert [tuple(starts.shape) for starts in restored.pool.starts] == [(3, 2), (3, 2)]
+
+
+def test_object_mask_covers_the_subject_and_its_edge_not_the_background() -> None:
+    latent = torch.full((2, 4, 3, 8, 12), -0.5)  # flat background in every frame
+    latent[0, :, :, 2:4, 3:5] = 1.5  # clip 0: a 2x2 subject, the same in every frame
+    latent[1, :, 1, 5, 9] = 0.2  # clip 1: a faint one-pixel subject in frame 1 only
+    mask = object_mask(latent)
+    assert mask.shape == (2, 1, 3, 8, 12)
+    subject_and_edge = torch.zeros(8, 12)
+    subject_and_edge[1:5, 2:6] = 1
+    assert torch.equal(mask[0, 0, 0], subject_and_edge)
+    faint = torch.zeros(8, 12)
+    faint[4:7, 8:11] = 1
+    assert torch.equal(mask[1, 0, 1], faint)
+    assert mask[1, 0, 0].sum() == 0  # a frame of background alone: nothing stands out
+
+
+def test_object_mask_finds_a_rendered_object() -> None:
+    video, _, starts = ShapesClips([[64, 32]], fps=8, seed=3).render(0, 2, 1)
+    latent = encode(video)  # (2, 3, 1, 8, 16): one latent pixel per 4x4 pixels
+    mask = object_mask(latent)
+    for clip, (x, y) in enumerate(starts.tolist()):
+        assert mask[clip, 0, 0, int(y) // 4, int(x) // 4] == 1  # the object's centre
+        assert mask[clip, 0, 0].mean() < 0.5  # and not the whole frame

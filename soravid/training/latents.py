@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from soravid.world import WorldAttributes
@@ -106,3 +107,14 @@ class LatentPool:
         pool.starts = list(state.get("starts", [torch.zeros(len(clips), 2) for clips in latents]))
         pool.oldest = list(state["oldest"])
         return pool
+
+
+def object_mask(latent: Tensor, threshold: float = 0.1) -> Tensor:
+    """(B, C, T, h, w) latents -> (B, 1, T, h, w), 1 where a frame's subject is: the latent
+    pixels farther from the frame's median pixel (its background, in the shapes world) than
+    `threshold` of the farthest one, grown by one pixel to cover the subject's edge."""
+    background = latent.flatten(3).median(dim=3).values[..., None, None]  # (B, C, T, 1, 1)
+    distance = (latent - background).pow(2).sum(dim=1, keepdim=True)  # (B, 1, T, h, w)
+    farthest = distance.flatten(3).amax(dim=3)[..., None, None]
+    mask = (distance > threshold * farthest).to(latent.dtype)
+    return F.max_pool3d(mask, (1, 3, 3), stride=1, padding=(0, 1, 1))

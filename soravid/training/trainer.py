@@ -47,7 +47,7 @@ from soravid.training.checkpoint import (
     save_checkpoint,
 )
 from soravid.training.data import CaptionStyle, DataShard
-from soravid.training.latents import LatentPool
+from soravid.training.latents import LatentPool, object_mask
 from soravid.training.recipes import AutoencoderStage, DistillStage, DiTStage, TrainRecipe
 from soravid.weights import autocast
 from soravid.world import CAPTION_VOCABULARY
@@ -233,7 +233,7 @@ def train_dit(
     if state.ema is None:
         state.ema = {name: p.detach().clone() for name, p in parameters.items()}
     style = CaptionStyle(stage.uncond_prob, stage.paraphrase_prob, stage.part_drop_prob)
-    objective = data_parallel(DiTObjective(model))
+    objective = data_parallel(DiTObjective(model, stage.object_weight))
 
     def micro_loss(shard: DataShard) -> Tensor:
         return objective(dit_inputs(model, shard, stage, style, state.device))
@@ -327,13 +327,16 @@ class DiTObjective(nn.Module):
     """The flow-matching loss of the text encoder and the DiT as one forward, which is what
     DDP needs: one forward per backward, through the wrapped module."""
 
-    def __init__(self, model: SoravidModel) -> None:
+    def __init__(self, model: SoravidModel, object_weight: float = 0.0) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.object_weight = model, object_weight
 
     def forward(self, inputs: DiTInputs) -> Tensor:
         text = self.model.encode_text(inputs.captions)
         context_frames = inputs.is_context.sum(dim=1)  # (B,): each window's own
+        weight = None
+        if self.object_weight:
+            weight = 1.0 + self.object_weight * object_mask(inputs.latent)  # (B, 1, T, h, w)
         return flow_matching_loss(
             lambda x, time: self.model.velocity(
                 x, time, text, context_frames, placement=inputs.placement
@@ -342,6 +345,7 @@ class DiTObjective(nn.Module):
             inputs.noise,
             inputs.t,
             loss_mask=~inputs.is_context,
+            weight=weight,
         )
 
 
