@@ -112,6 +112,7 @@ def summarise(verdicts: list[Verdict]) -> dict:
         "window_pass": _share(w.passed for w in windows),
         "drift": round(float(np.mean([v.drift for v in verdicts])), 4) if verdicts else 0.0,
         "over_time": accuracy_over_time(verdicts),
+        "by_value": accuracy_by_value(verdicts),
         "results": [_clip_record(v) for v in verdicts],
     }
 
@@ -126,6 +127,35 @@ def accuracy_over_time(verdicts: list[Verdict]) -> list[dict]:
         span = (present[0].start, present[0].end)
         rows.append({"start": span[0], "end": span[1], "clips": len(present), **accuracy})
     return rows
+
+
+def accuracy_by_value(verdicts: list[Verdict]) -> dict[str, dict[str, dict]]:
+    """Per attribute, per value a caption asked for: its windows, the check's accuracy and
+    what the judge saw instead when it failed ("none": nothing recognised), most seen first.
+    Which shapes or sizes fail, and as what, is where a model's weakness shows."""
+    table: dict[str, dict[str, dict]] = {}
+    for name in CHECKS[1:]:  # "object" has no asked-for value
+        rows: dict[str, dict] = {}
+        for verdict in verdicts:
+            asked = getattr(verdict.expected, name)
+            if asked is None:  # the caption left it out: any value passes
+                continue
+            row = rows.setdefault(asked, {"windows": 0, "passed": 0, "seen_instead": {}})
+            for window in verdict.windows:
+                row["windows"] += 1
+                row["passed"] += window.checks[name]
+                if not window.checks[name]:
+                    seen = window.measured.get(name) or "none"
+                    row["seen_instead"][seen] = row["seen_instead"].get(seen, 0) + 1
+        table[name] = {
+            asked: {
+                "windows": row["windows"],
+                "accuracy": round(row["passed"] / row["windows"], 4) if row["windows"] else 0.0,
+                "seen_instead": dict(sorted(row["seen_instead"].items(), key=lambda i: -i[1])),
+            }
+            for asked, row in sorted(rows.items())
+        }
+    return table
 
 
 def _share(flags: Iterator[bool] | list[bool]) -> float:

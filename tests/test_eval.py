@@ -46,6 +46,12 @@ def test_summary_counts_windows_and_clips(clips: dict[str, Path], tmp_path: Path
     first, second = report["over_time"]
     assert (first["start"], first["end"], first["clips"], second["clips"]) == (0, 5, 3, 1)
     assert first["colour"] == pytest.approx(2 / 3, abs=1e-4) and second["all"] == 1.0
+    by_value = report["by_value"]
+    green, blue = by_value["colour"]["green"], by_value["colour"]["blue"]
+    assert green == {"windows": 1, "accuracy": 0.0, "seen_instead": {"red": 1}}
+    assert blue == {"windows": 2, "accuracy": 1.0, "seen_instead": {}}
+    # the second caption leaves the background out: only the two captions that name one count
+    assert {k: v["windows"] for k, v in by_value["background"].items()} == {"black": 1, "white": 2}
     write_report(report, verdicts, tmp_path)
     assert json.loads((tmp_path / "report.json").read_text())["clips"] == 3
     assert iio.imread(tmp_path / "accuracy_over_time.png").ndim == 3
