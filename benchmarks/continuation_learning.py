@@ -9,11 +9,15 @@ and 3 to make, for --minutes. Then, for held-out clips and starts 0, 3 and 6, it
 new latent frames (8 steps, guidance 3), decodes the window (13 frames) and judges it as one
 window against the clip's attributes; also the latent MSE of its clean estimate at t = 1 per
 new frame. --minutes 0 judges the model itself, --oracle its autoencoder alone (the true
-latents decoded): the ceiling.
+latents decoded): the ceiling. --fine-tune trains the model's own DiT and text encoder instead
+of fresh ones: whether a trained model lacks continuation for want of capacity or of training
+on it.
 
     python benchmarks/continuation_learning.py --minutes 45 --threads 1 --object-weight 12
     python benchmarks/continuation_learning.py --minutes 45 --threads 1 --dit patch=1,2,2 --batch 8
     python benchmarks/continuation_learning.py --minutes 0      # the model as trained
+    python benchmarks/continuation_learning.py --minutes 20 --fine-tune --lr 2e-4
+    python benchmarks/continuation_learning.py --canvases 64x64 64x112 112x64  # the recipe's
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from soravid.flow import denoise, flow_matching_loss, make_noise, sample_flow_ti
 from soravid.models.registry import SoravidModel
 from soravid.pipeline import to_uint8_frames
 from soravid.training.data import CaptionStyle, ShapesClips
-from soravid.training.latents import object_mask
+from soravid.training.latents import object_loss_weight
 from soravid.training.trainer import trained_parameters
 from soravid.weights import load_model
 from soravid.world import WorldAttributes, canonical_caption
@@ -44,9 +48,11 @@ WINDOW = 4  # latent frames: 1 context, 3 new
 STARTS = (0, 3, 6)  # latent frame given as context: a clip's first frame, then mid-clip ones
 
 
-def encoded_clips(model: SoravidModel, count: int, seed: int) -> tuple[torch.Tensor, list]:
+def encoded_clips(
+    model: SoravidModel, count: int, seed: int, canvas: tuple[int, int] = CANVAS
+) -> tuple[torch.Tensor, list]:
     """`count` rendered clips of 41 frames (11 latent frames), encoded: (B, C, 11, h, w)."""
-    clips = ShapesClips([list(CANVAS)], FPS, seed)
+    clips = ShapesClips([list(canvas)], FPS, seed)
     latents, attributes = [], []
     with torch.no_grad():
         for _ in range(0, count, 24):
@@ -68,8 +74,9 @@ def fresh_model(trained: SoravidModel, overrides: dict[str, object]) -> SoravidM
     return model
 
 
-def train(model, latents, attributes, args) -> dict:
-    """Train on windows for args.minutes of wall time; the loss as the recipe's DiT stage."""
+def train(model, canvases: list[tuple[torch.Tensor, list]], args) -> dict:
+    """Train on windows for args.minutes of wall time; the loss as the recipe's DiT stage.
+    Each step's windows come from one of `canvases` (latents, attributes), drawn uniformly."""
     parameters = trained_parameters(model)
     optimizer = torch.optim.AdamW(parameters.values(), lr=args.lr, betas=(0.9, 0.99))
     clips = ShapesClips([list(CANVAS)], FPS, args.seed + 1)  # captions' random draws
@@ -79,6 +86,8 @@ def train(model, latents, attributes, args) -> dict:
     is_new[:, 0] = False
     losses, began = [], time.perf_counter()
     while time.perf_counter() - began < args.minutes * 60:
+        canvas = int(torch.randint(len(canvases), (), generator=generator))
+        latents, attributes = canvases[canvas]
         picks = torch.randint(len(attributes), (args.batch,), generator=generator).tolist()
         starts = torch.randint(0, latents.shape[2] - WINDOW + 1, (args.batch,), generator=generator)
         x0 = torch.stack(
@@ -87,14 +96,13 @@ def train(model, latents, attributes, args) -> dict:
         text = model.encode_text([clips.caption(attributes[i], style) for i in picks])
         t = sample_flow_times(args.batch, WINDOW, generator, per_frame=False, shift=3.0)
         t[:, 0] = torch.rand(args.batch, generator=generator) * 0.1  # the context, nearly clean
-        weight = 1.0 + args.object_weight * object_mask(x0) if args.object_weight else None
         loss = flow_matching_loss(
             lambda x, times, text=text: model.velocity(x, times, text, 1),
             x0,
             torch.randn(x0.shape, generator=generator),
             t,
             loss_mask=is_new,
-            weight=weight,
+            weight=object_loss_weight(x0, args.object_weight),
         )
         for group in optimizer.param_groups:  # warm-up
             group["lr"] = args.lr * min(1.0, (len(losses) + 1) / 50)
@@ -160,8 +168,12 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("soravid/weights/shapes.safetensors"))
     parser.add_argument("--minutes", type=float, default=45.0, help="0: judge the model itself")
     parser.add_argument("--oracle", action="store_true", help="judge the true latents decoded")
+    parser.add_argument("--fine-tune", action="store_true", help="train the model's own DiT")
     parser.add_argument("--object-weight", type=float, default=0.0)
     parser.add_argument("--dit", type=parse_override, nargs="*", default=[], help="name=value")
+    parser.add_argument(
+        "--canvases", nargs="*", default=[], help="WxH: also train on these (judged on 96x64)"
+    )
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=8e-4)
     parser.add_argument("--clips", type=int, default=480, help="rendered and encoded")
@@ -178,10 +190,22 @@ def main() -> None:
     held_out = len(attributes) - args.held_out
     model, result = trained, {"steps": 0, "loss": None}
     if args.minutes > 0:
-        model = fresh_model(trained, dict(args.dit))
-        result = train(model, latents[:held_out], attributes[:held_out], args)
+        model = trained if args.fine_tune else fresh_model(trained, dict(args.dit))
+        canvases = [(latents[:held_out], attributes[:held_out])]
+        for index, size in enumerate(args.canvases):
+            width, height = map(int, size.split("x"))
+            canvases.append(
+                encoded_clips(trained, held_out, args.seed + 124 + index, (width, height))
+            )
+        result = train(model, canvases, args)
     result |= judge(model, latents[held_out:], attributes[held_out:], args.oracle)
-    result |= {"model": str(args.model), "object_weight": args.object_weight, "dit": dict(args.dit)}
+    result |= {
+        "model": str(args.model),
+        "fine_tune": args.fine_tune,
+        "object_weight": args.object_weight,
+        "dit": dict(args.dit),
+        "canvases": ["96x64", *args.canvases],
+    }
     print(json.dumps(result))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

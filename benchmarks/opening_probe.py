@@ -32,11 +32,15 @@ def main() -> None:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, help="sampler steps (default: the preset's)")
+    parser.add_argument("--guidance", type=float, help="guidance scale (default: the preset's)")
     parser.add_argument("--out", type=Path, help="also write the table as JSON here")
     args = parser.parse_args()
     pipeline = Pipeline.load(args.model, device="cpu")
     fps = resolve_preset(args.preset).fps
-    preset = resolve_preset(args.preset, seconds=1 / fps, model=args.model)  # one frame
+    preset = resolve_preset(  # one frame
+        args.preset, seconds=1 / fps, model=args.model, steps=args.steps, guidance=args.guidance
+    )
     passed = []
     for index, caption in enumerate(eval_captions(args.n, args.seed)):
         frames = list(pipeline.frames(GenerationRequest(caption, args.seed + index, preset)))
@@ -44,7 +48,14 @@ def main() -> None:
         passed.append({name: window.checks[name] for name in CHECKS})
     table = {name: float(np.mean([checks[name] for checks in passed])) for name in CHECKS}
     table["all"] = float(np.mean([all(checks.values()) for checks in passed]))
-    report = {"model": pipeline.model_id, "preset": args.preset, "n": args.n, "first_frame": table}
+    report = {
+        "model": pipeline.model_id,
+        "preset": args.preset,
+        "steps": preset.steps,
+        "guidance": preset.guidance,
+        "n": args.n,
+        "first_frame": table,
+    }
     print(json.dumps(report, indent=2))
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from soravid.training.data import CaptionStyle, DataShard, ShapesClips
-from soravid.training.latents import LatentPool, object_mask
+from soravid.training.latents import LatentPool, object_loss_weight, object_mask
 
 CANVASES = [[16, 8], [8, 8]]
 FRAMES = 5  # pixel frames per clip; the stand-in encoder keeps one latent frame per frame
@@ -91,6 +91,9 @@ def test_object_mask_covers_the_subject_and_its_edge_not_the_background() -> Non
     faint[4:7, 8:11] = 1
     assert torch.equal(mask[1, 0, 1], faint)
     assert mask[1, 0, 0].sum() == 0  # a frame of background alone: nothing stands out
+    weight = object_loss_weight(latent, 3.0)
+    assert torch.equal(weight, 1.0 + 3.0 * mask)  # 4 on the subject, 1 elsewhere
+    assert object_loss_weight(latent, 0.0) is None  # a plain mean
 
 
 def test_object_mask_finds_a_rendered_object() -> None:

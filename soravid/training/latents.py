@@ -118,3 +118,9 @@ def object_mask(latent: Tensor, threshold: float = 0.1) -> Tensor:
     farthest = distance.flatten(3).amax(dim=3)[..., None, None]
     mask = (distance > threshold * farthest).to(latent.dtype)
     return F.max_pool3d(mask, (1, 3, 3), stride=1, padding=(0, 1, 1))
+
+
+def object_loss_weight(latent: Tensor, object_weight: float) -> Tensor | None:
+    """Per-pixel loss weights (B, 1, T, h, w): 1 + object_weight on the subject's latent
+    pixels, 1 elsewhere; None (a plain mean) for a weight of 0."""
+    return 1.0 + object_weight * object_mask(latent) if object_weight else None

@@ -47,7 +47,7 @@ from soravid.training.checkpoint import (
     save_checkpoint,
 )
 from soravid.training.data import CaptionStyle, DataShard
-from soravid.training.latents import LatentPool, object_mask
+from soravid.training.latents import LatentPool, object_loss_weight
 from soravid.training.recipes import AutoencoderStage, DistillStage, DiTStage, TrainRecipe
 from soravid.weights import autocast
 from soravid.world import CAPTION_VOCABULARY
@@ -334,9 +334,6 @@ class DiTObjective(nn.Module):
     def forward(self, inputs: DiTInputs) -> Tensor:
         text = self.model.encode_text(inputs.captions)
         context_frames = inputs.is_context.sum(dim=1)  # (B,): each window's own
-        weight = None
-        if self.object_weight:
-            weight = 1.0 + self.object_weight * object_mask(inputs.latent)  # (B, 1, T, h, w)
         return flow_matching_loss(
             lambda x, time: self.model.velocity(
                 x, time, text, context_frames, placement=inputs.placement
@@ -345,7 +342,7 @@ class DiTObjective(nn.Module):
             inputs.noise,
             inputs.t,
             loss_mask=~inputs.is_context,
-            weight=weight,
+            weight=object_loss_weight(inputs.latent, self.object_weight),
         )
 
 
@@ -372,7 +369,7 @@ def train_distill(
         if state.ema is None:
             state.ema = {name: p.detach().clone() for name, p in parameters.items()}
         style = CaptionStyle(0.0, recipe.dit.paraphrase_prob, recipe.dit.part_drop_prob)
-        objective = data_parallel(DistillObjective(model, teacher))
+        objective = data_parallel(DistillObjective(model, teacher, recipe.dit.object_weight))
 
         def micro_loss(shard: DataShard) -> Tensor:
             inputs = dit_inputs(model, shard, recipe.dit, style, state.device)
@@ -400,16 +397,18 @@ def start_distillation(state: TrainState) -> None:
 
 
 class DistillObjective(nn.Module):
-    """The student's error against the teacher's guided velocity, as one forward (for DDP)."""
+    """The student's error against the teacher's guided velocity, as one forward (for DDP),
+    weighted on the subject as stage 2's loss is."""
 
-    def __init__(self, model: SoravidModel, teacher: nn.Module) -> None:
+    def __init__(self, model: SoravidModel, teacher: nn.Module, object_weight: float = 0.0) -> None:
         super().__init__()
-        self.model, self.teacher = model, teacher
+        self.model, self.teacher, self.object_weight = model, teacher, object_weight
 
     def forward(self, inputs: DiTInputs, guidance: Tensor) -> Tensor:
         batch = len(inputs.captions)
         context_frames = inputs.is_context.sum(dim=1)  # (B,)
         x = interpolate(inputs.latent, inputs.noise, inputs.t)
+        placement = None if inputs.placement is None else torch.cat([inputs.placement] * 2)
         with torch.no_grad():
             text = self.model.encode_text(inputs.captions + [""] * batch)  # prompts, then empty
             both = self.teacher(
@@ -419,16 +418,15 @@ class DistillObjective(nn.Module):
                 text.mask,
                 text.pooled,
                 torch.cat([context_frames, context_frames]),
-                placement=None
-                if inputs.placement is None
-                else inputs.placement.repeat(2, 1, 1, 1, 1),
+                placement=placement,
             )
             prompted, empty = both.chunk(2)
             target = empty + guidance[:, None, None, None, None] * (prompted - empty)
         velocity = self.model.velocity(
             x, inputs.t, text.first(batch), context_frames, guidance, inputs.placement
         )
-        return velocity_loss(velocity, target, loss_mask=~inputs.is_context)
+        weight = object_loss_weight(inputs.latent, self.object_weight)
+        return velocity_loss(velocity, target, loss_mask=~inputs.is_context, weight=weight)
 
 
 # --- the latent pool ---
