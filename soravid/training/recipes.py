@@ -124,7 +124,9 @@ RECIPES: dict[str, TrainRecipe] = {
     # pool of 512 encoded first frames per canvas, 16 of them replaced per opening step, and
     # the loss weighted 13x on the subject's latent pixels (README, "Where the loss goes").
     # 2,600 DiT steps, not 3,000: its run of 3,000 took 123 min on a day when these cores ran
-    # the DiT at 0.53 steps/s, and the 2-hour bar needs headroom for such days.
+    # the DiT at 0.53 steps/s, and the 2-hour bar needs headroom for such days. Its run as it
+    # stands took 117.5 min; it drew colour and size better than the shipped model, shape and
+    # motion worse (README, "Where the loss goes"), so it is not shipped.
     "shapes-placed": TrainRecipe(
         model="shapes-placed",
         dit=DiTStage(steps=2600, opening_pool=512, opening_refresh=16, object_weight=12.0),
