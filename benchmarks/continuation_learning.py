@@ -204,7 +204,7 @@ def main() -> None:
         "fine_tune": args.fine_tune,
         "object_weight": args.object_weight,
         "dit": dict(args.dit),
-        "canvases": ["96x64", *args.canvases],
+        "canvases": ["x".join(map(str, CANVAS)), *args.canvases],
     }
     print(json.dumps(result))
     if args.out:

@@ -12,6 +12,7 @@ is the share of clips that pass all their windows; drift is averaged over clips.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -23,7 +24,7 @@ import numpy as np
 from soravid.charts import line_chart
 from soravid.world.captions import random_caption
 from soravid.world.contact import contact_sheet, write_png
-from soravid.world.judge import CHECKS, Verdict, judge_video
+from soravid.world.judge import CHECKS, Verdict, WindowVerdict, judge_video
 from soravid.world.spec import sample_attributes
 
 if TYPE_CHECKING:
@@ -135,25 +136,22 @@ def accuracy_by_value(verdicts: list[Verdict]) -> dict[str, dict[str, dict]]:
     Which shapes or sizes fail, and as what, is where a model's weakness shows."""
     table: dict[str, dict[str, dict]] = {}
     for name in CHECKS[1:]:  # "object" has no asked-for value
-        rows: dict[str, dict] = {}
+        windows: dict[str, list[WindowVerdict]] = {}
         for verdict in verdicts:
             asked = getattr(verdict.expected, name)
-            if asked is None:  # the caption left it out: any value passes
-                continue
-            row = rows.setdefault(asked, {"windows": 0, "passed": 0, "seen_instead": {}})
-            for window in verdict.windows:
-                row["windows"] += 1
-                row["passed"] += window.checks[name]
-                if not window.checks[name]:
-                    seen = window.measured.get(name) or "none"
-                    row["seen_instead"][seen] = row["seen_instead"].get(seen, 0) + 1
+            if asked is not None:  # left out of the caption: any value passes
+                windows.setdefault(asked, []).extend(verdict.windows)
         table[name] = {
             asked: {
-                "windows": row["windows"],
-                "accuracy": round(row["passed"] / row["windows"], 4) if row["windows"] else 0.0,
-                "seen_instead": dict(sorted(row["seen_instead"].items(), key=lambda i: -i[1])),
+                "windows": len(seen),
+                "accuracy": _share(w.checks[name] for w in seen),
+                "seen_instead": dict(
+                    Counter(
+                        w.measured[name] or "none" for w in seen if not w.checks[name]
+                    ).most_common()
+                ),
             }
-            for asked, row in sorted(rows.items())
+            for asked, seen in sorted(windows.items())
         }
     return table
 
