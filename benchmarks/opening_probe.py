@@ -26,6 +26,37 @@ from soravid.world import judge_frames, parse_caption
 CHECKS = ("object", "background", "colour", "shape", "size")
 
 
+def first_frames(
+    pipeline: Pipeline,
+    model: str,
+    preset_name: str = "default",
+    n: int = 100,
+    seed: int = 0,
+    steps: int | None = None,
+    guidance: float | None = None,
+) -> dict:
+    """The report: each check's share of the n first frames, and of all checks at once."""
+    fps = resolve_preset(preset_name).fps
+    preset = resolve_preset(  # one frame
+        preset_name, seconds=1 / fps, model=model, steps=steps, guidance=guidance
+    )
+    passed = []
+    for index, caption in enumerate(eval_captions(n, seed)):
+        frames = list(pipeline.frames(GenerationRequest(caption, seed + index, preset)))
+        window = judge_frames(frames, fps, len(frames), parse_caption(caption).attributes)[0]
+        passed.append({name: window.checks[name] for name in CHECKS})
+    table = {name: float(np.mean([checks[name] for checks in passed])) for name in CHECKS}
+    table["all"] = float(np.mean([all(checks.values()) for checks in passed]))
+    return {
+        "model": pipeline.model_id,
+        "preset": preset_name,
+        "steps": preset.steps,
+        "guidance": preset.guidance,
+        "n": n,
+        "first_frame": table,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="embedded", help="embedded or a .safetensors file")
@@ -37,25 +68,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the table as JSON here")
     args = parser.parse_args()
     pipeline = Pipeline.load(args.model, device="cpu")
-    fps = resolve_preset(args.preset).fps
-    preset = resolve_preset(  # one frame
-        args.preset, seconds=1 / fps, model=args.model, steps=args.steps, guidance=args.guidance
+    report = first_frames(
+        pipeline, args.model, args.preset, args.n, args.seed, args.steps, args.guidance
     )
-    passed = []
-    for index, caption in enumerate(eval_captions(args.n, args.seed)):
-        frames = list(pipeline.frames(GenerationRequest(caption, args.seed + index, preset)))
-        window = judge_frames(frames, fps, len(frames), parse_caption(caption).attributes)[0]
-        passed.append({name: window.checks[name] for name in CHECKS})
-    table = {name: float(np.mean([checks[name] for checks in passed])) for name in CHECKS}
-    table["all"] = float(np.mean([all(checks.values()) for checks in passed]))
-    report = {
-        "model": pipeline.model_id,
-        "preset": args.preset,
-        "steps": preset.steps,
-        "guidance": preset.guidance,
-        "n": args.n,
-        "first_frame": table,
-    }
     print(json.dumps(report, indent=2))
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")

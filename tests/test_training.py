@@ -267,6 +267,19 @@ def test_rendered_clips_say_where_their_object_starts() -> None:
         assert abs(centre[0] - start[0]) < 1.0 and abs(centre[1] - start[1] - below) < 1.0
 
 
+def test_canvas_weights_set_how_often_each_canvas_is_drawn() -> None:
+    canvases = [[96, 64], [64, 64], [64, 112]]
+    plain, same = ShapesClips(canvases, fps=8, seed=2), np.random.default_rng(2)
+    drawn = [plain.random_canvas() for _ in range(50)]
+    assert drawn == same.integers(3, size=50).tolist()  # unweighted recipes draw as before
+    clips = ShapesClips(canvases, fps=8, seed=2)
+    counts = np.bincount([clips.random_canvas([6, 1, 1]) for _ in range(4000)], minlength=3)
+    assert np.allclose(counts / 4000, [0.75, 0.125, 0.125], atol=0.03)
+    for bad in ([1, 1], [1, 0, 1]):
+        with pytest.raises(ValueError, match="canvas weights"):
+            clips.random_canvas(bad)
+
+
 def test_every_recipe_trains_a_model_config_it_fits() -> None:
     for name, recipe in RECIPES.items():
         config = MODEL_CONFIGS[recipe.model]

@@ -56,8 +56,13 @@ class ShapesClips:
         video, attributes, _ = self.render(self.random_canvas(), size, frames)
         return ClipBatch(video, [self.caption(attrs, style) for attrs in attributes])
 
-    def random_canvas(self) -> int:
-        return int(self.rng.integers(len(self.canvases)))
+    def random_canvas(self, weights: list[float] | None = None) -> int:
+        """A canvas number, drawn uniformly or, given one weight per canvas, by weight."""
+        if weights is None:  # the draw of every run before weights
+            return int(self.rng.integers(len(self.canvases)))
+        if len(weights) != len(self.canvases) or min(weights) <= 0:
+            raise ValueError("canvas weights: one positive weight per canvas")
+        return int(self.rng.choice(len(self.canvases), p=np.divide(weights, sum(weights))))
 
     def render(
         self, canvas: int, size: int, frames: int

@@ -14,15 +14,16 @@ from soravid.weights import TRAINING_KEY, save_model
 from soravid.world import CAPTION_VOCABULARY
 
 
-def export_model(run_dir: Path, output: Path) -> SoravidModel:
-    """Write the run's model (EMA weights of the DiT and text encoder) to `output`."""
+def export_model(run_dir: Path, output: Path, ema: bool = True) -> SoravidModel:
+    """Write the run's model (EMA weights of the DiT and text encoder, or with ema=False the
+    last step's own) to `output`."""
     saved = load_checkpoint(run_dir)
     if saved["stage"] != "done":
         raise ValueError(f"{run_dir}: training is not finished (stage {saved['stage']})")
     recipe = TrainRecipe.from_dict(decode_json(saved["recipe"]))
     model = build_model(recipe.model, CAPTION_VOCABULARY)
     model.load_state_dict(saved["model"])
-    for name, tensor in saved["ema"].items():
+    for name, tensor in saved["ema"].items() if ema else ():
         model.get_parameter(name).data.copy_(tensor)
     model.config.schedule_shift = recipe.schedule_shift
     model.config.context_time = recipe.context_time

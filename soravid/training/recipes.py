@@ -55,6 +55,10 @@ class DiTStage:
     pool_clips: int = 96
     pool_latent_frames: int = 11
     pool_refresh: int = 1
+    # How often each of the recipe's canvases gives a step's windows or openings, relative to
+    # the others; None: all alike. Steps on one canvas carry to the others only in part
+    # (README, "Where the loss goes").
+    canvas_weights: list[float] | None = None
     start_prob: float = 0.35  # a window starts at a clip's first frame, as generation does
     # A share of steps trains on clip openings alone: the model's first_frames latent frames
     # (for the shapes model, frame 0, which the causal autoencoder encodes by itself), as many

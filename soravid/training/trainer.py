@@ -463,7 +463,7 @@ def latent_window(
 ) -> tuple[Tensor, list[str]]:
     """A batch of latent windows (B, C, window_frames, h, w) of one canvas and their captions,
     from the shard's pool after replacing its oldest clips of that canvas."""
-    canvas = shard.clips.random_canvas()
+    canvas = shard.clips.random_canvas(stage.canvas_weights)
     frames = model.autoencoder.pixel_frames(stage.pool_latent_frames)
     shard.pool.refresh(canvas, stage.pool_refresh, encoder(model, device), frames)
     window = model.config.window_frames
@@ -484,7 +484,7 @@ def openings(
     placement, maps (B, 1, first_frames, h, w) of where each object starts, on the first latent
     frame: as many latent frames as a batch of windows, all of them at a clip's start. Newly
     rendered, or drawn from the shard's pool of openings after refreshing it."""
-    canvas = shard.clips.random_canvas()
+    canvas = shard.clips.random_canvas(stage.canvas_weights)
     first = model.config.first_frames
     count = stage.batch_size * model.config.window_frames // first
     frames = model.autoencoder.pixel_frames(first)
