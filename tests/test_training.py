@@ -169,10 +169,11 @@ def test_info_describes_a_trained_model(finished_run: Path, tmp_path: Path) -> N
     assert record["parameters"] == sum(p.numel() for p in load_model(path).state_dict().values())
 
 
-def dit_batches(image_prob: float, count: int):
+def dit_batches(image_prob: float, count: int, opening_object_weight: float | None = None):
     """`count` micro-batches of the tiny recipe's DiT stage with this share of image steps."""
     recipe = get_recipe("tiny")
     recipe.dit.image_prob = image_prob
+    recipe.dit.opening_object_weight = opening_object_weight
     state = new_state(recipe)
     shard = state.shards[0]
     fill_pool(shard, state.model, recipe.dit, state.device)
@@ -191,6 +192,16 @@ def test_dit_windows_always_carry_context() -> None:
         assert (context <= recipe.dit.max_context_frames).all()
         assert (inputs.t[inputs.is_context] <= recipe.dit.context_noise).all()
         assert not inputs.placement.any()  # windows continue: their context says where
+        assert inputs.object_weight == recipe.dit.object_weight
+
+
+def test_openings_take_their_own_object_weight_where_the_recipe_sets_one() -> None:
+    recipe, batches = dit_batches(image_prob=1.0, count=1)
+    assert batches[0].object_weight == recipe.dit.object_weight == 4.0
+    _, batches = dit_batches(image_prob=1.0, count=1, opening_object_weight=0.0)
+    assert batches[0].object_weight == 0.0
+    _, batches = dit_batches(image_prob=0.0, count=1, opening_object_weight=0.0)
+    assert batches[0].object_weight == 4.0  # windows keep the stage's
 
 
 def test_image_steps_train_first_latent_frames_alone_from_noise() -> None:

@@ -233,7 +233,7 @@ def train_dit(
     if state.ema is None:
         state.ema = {name: p.detach().clone() for name, p in parameters.items()}
     style = CaptionStyle(stage.uncond_prob, stage.paraphrase_prob, stage.part_drop_prob)
-    objective = data_parallel(DiTObjective(model, stage.object_weight))
+    objective = data_parallel(DiTObjective(model))
 
     def micro_loss(shard: DataShard) -> Tensor:
         return objective(dit_inputs(model, shard, stage, style, state.device))
@@ -287,6 +287,7 @@ class DiTInputs:
     noise: Tensor  # (B, C, T, h, w)
     is_context: Tensor  # (B, T) frames given as context, left out of the loss
     placement: Tensor | None = None  # (B, 1, T, h, w) placement maps, for a DiT that takes them
+    object_weight: float = 0.0  # extra loss weight on the subject's latent pixels
 
 
 @torch.no_grad()
@@ -318,8 +319,11 @@ def dit_inputs(
     context_t = torch.rand(batch, frames, generator=generator) * stage.context_noise
     t = torch.where(is_context, context_t, t)
     noise = torch.randn(latent.shape, generator=generator)
+    weight = stage.object_weight
+    if images and stage.opening_object_weight is not None:
+        weight = stage.opening_object_weight
     return DiTInputs(
-        latent, captions, t.to(device), noise.to(device), is_context.to(device), placement
+        latent, captions, t.to(device), noise.to(device), is_context.to(device), placement, weight
     )
 
 
@@ -327,9 +331,9 @@ class DiTObjective(nn.Module):
     """The flow-matching loss of the text encoder and the DiT as one forward, which is what
     DDP needs: one forward per backward, through the wrapped module."""
 
-    def __init__(self, model: SoravidModel, object_weight: float = 0.0) -> None:
+    def __init__(self, model: SoravidModel) -> None:
         super().__init__()
-        self.model, self.object_weight = model, object_weight
+        self.model = model
 
     def forward(self, inputs: DiTInputs) -> Tensor:
         text = self.model.encode_text(inputs.captions)
@@ -342,7 +346,7 @@ class DiTObjective(nn.Module):
             inputs.noise,
             inputs.t,
             loss_mask=~inputs.is_context,
-            weight=object_loss_weight(inputs.latent, self.object_weight),
+            weight=object_loss_weight(inputs.latent, inputs.object_weight),
         )
 
 
@@ -369,7 +373,7 @@ def train_distill(
         if state.ema is None:
             state.ema = {name: p.detach().clone() for name, p in parameters.items()}
         style = CaptionStyle(0.0, recipe.dit.paraphrase_prob, recipe.dit.part_drop_prob)
-        objective = data_parallel(DistillObjective(model, teacher, recipe.dit.object_weight))
+        objective = data_parallel(DistillObjective(model, teacher))
 
         def micro_loss(shard: DataShard) -> Tensor:
             inputs = dit_inputs(model, shard, recipe.dit, style, state.device)
@@ -400,9 +404,9 @@ class DistillObjective(nn.Module):
     """The student's error against the teacher's guided velocity, as one forward (for DDP),
     weighted on the subject as stage 2's loss is."""
 
-    def __init__(self, model: SoravidModel, teacher: nn.Module, object_weight: float = 0.0) -> None:
+    def __init__(self, model: SoravidModel, teacher: nn.Module) -> None:
         super().__init__()
-        self.model, self.teacher, self.object_weight = model, teacher, object_weight
+        self.model, self.teacher = model, teacher
 
     def forward(self, inputs: DiTInputs, guidance: Tensor) -> Tensor:
         batch = len(inputs.captions)
@@ -425,7 +429,7 @@ class DistillObjective(nn.Module):
         velocity = self.model.velocity(
             x, inputs.t, text.first(batch), context_frames, guidance, inputs.placement
         )
-        weight = object_loss_weight(inputs.latent, self.object_weight)
+        weight = object_loss_weight(inputs.latent, inputs.object_weight)
         return velocity_loss(velocity, target, loss_mask=~inputs.is_context, weight=weight)
 
 
