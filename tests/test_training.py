@@ -18,7 +18,7 @@ from soravid.models.registry import MODEL_CONFIGS
 from soravid.training.checkpoint import decode_json, encode_json, load_checkpoint, save_checkpoint
 from soravid.training.data import CaptionStyle, ShapesClips
 from soravid.training.export import export_model, final_losses, running_mean
-from soravid.training.recipes import RECIPES, get_recipe
+from soravid.training.recipes import RECIPES, DiTStage, TrainRecipe, get_recipe
 from soravid.training.trainer import (
     DistillObjective,
     detail_crops,
@@ -286,9 +286,9 @@ def test_canvas_weights_set_how_often_each_canvas_is_drawn() -> None:
     clips = ShapesClips(canvases, fps=8, seed=2)
     counts = np.bincount([clips.random_canvas([6, 1, 1]) for _ in range(4000)], minlength=3)
     assert np.allclose(counts / 4000, [0.75, 0.125, 0.125], atol=0.03)
-    for bad in ([1, 1], [1, 0, 1]):
-        with pytest.raises(ValueError, match="canvas weights"):
-            clips.random_canvas(bad)
+    for bad in ([1, 1], [1, 0, 1]):  # refused when the recipe is made, before any training
+        with pytest.raises(ValueError, match="canvas_weights"):
+            TrainRecipe(canvases=canvases, dit=DiTStage(canvas_weights=bad))
 
 
 def test_every_recipe_trains_a_model_config_it_fits() -> None:

@@ -60,8 +60,6 @@ class ShapesClips:
         """A canvas number, drawn uniformly or, given one weight per canvas, by weight."""
         if weights is None:  # the draw of every run before weights
             return int(self.rng.integers(len(self.canvases)))
-        if len(weights) != len(self.canvases) or min(weights) <= 0:
-            raise ValueError("canvas weights: one positive weight per canvas")
         return int(self.rng.choice(len(self.canvases), p=np.divide(weights, sum(weights))))
 
     def render(

@@ -23,8 +23,9 @@ def export_model(run_dir: Path, output: Path, ema: bool = True) -> SoravidModel:
     recipe = TrainRecipe.from_dict(decode_json(saved["recipe"]))
     model = build_model(recipe.model, CAPTION_VOCABULARY)
     model.load_state_dict(saved["model"])
-    for name, tensor in saved["ema"].items() if ema else ():
-        model.get_parameter(name).data.copy_(tensor)
+    if ema:
+        for name, tensor in saved["ema"].items():
+            model.get_parameter(name).data.copy_(tensor)
     model.config.schedule_shift = recipe.schedule_shift
     model.config.context_time = recipe.context_time
     provenance = training_summary(recipe, saved)

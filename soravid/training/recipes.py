@@ -115,6 +115,12 @@ class TrainRecipe:
     schedule_shift: float = 2.0
     context_time: float = 0.05
 
+    def __post_init__(self) -> None:
+        # Checked here, not at the DiT stage's first draw, after the autoencoder's 20 minutes.
+        weights = self.dit.canvas_weights
+        if weights is not None and (len(weights) != len(self.canvases) or min(weights) <= 0):
+            raise ValueError("dit.canvas_weights: one positive weight per canvas")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
