@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -162,11 +164,12 @@ def test_causal_context_does_not_see_the_frames_being_made() -> None:
             assert not torch.allclose(before[:, :, 2:], after[:, :, 2:])
 
 
+@pytest.mark.parametrize("last_context_input", [False, True])
 @pytest.mark.parametrize(("context", "made", "height", "width"), [(1, 3, 4, 6), (2, 2, 6, 4)])
 def test_cached_context_gives_the_velocity_of_the_whole_window(
-    context: int, made: int, height: int, width: int
+    context: int, made: int, height: int, width: int, last_context_input: bool
 ) -> None:
-    dit = make_dit(CAUSAL)
+    dit = make_dit(replace(CAUSAL, last_context_input=last_context_input))
     x, t = torch.randn(2, 4, context + made, height, width), torch.rand(2, context + made)
     text = text_inputs()
     with torch.no_grad():
@@ -191,6 +194,21 @@ def test_each_row_of_a_batch_has_its_own_context_length() -> None:
                 x[row : row + 1], t[row : row + 1], *(p[row : row + 1] for p in text), context
             )
             torch.testing.assert_close(mixed[row : row + 1], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_the_last_context_frame_goes_beside_each_frame_made() -> None:
+    """With last_context_input, the frames made read the last context frame at their own
+    tokens: zeroing its embedding changes them, not rows without context. Rows of a batch
+    each have their own last context frame."""
+    dit = make_dit(replace(CONFIG, last_context_input=True))
+    x, t, text = torch.randn(2, 4, 4, 4, 4), torch.rand(2, 4), text_inputs()
+    context = torch.tensor([0, 2])
+    with torch.no_grad():
+        given = dit(x, t, *text, context_frames=context)
+        dit.last_context_embed.proj.weight.zero_()
+        without = dit(x, t, *text, context_frames=context)
+    torch.testing.assert_close(given[0], without[0])
+    assert not torch.allclose(given[1, :, 2:], without[1, :, 2:])
 
 
 def test_only_a_causal_dit_caches_context() -> None:

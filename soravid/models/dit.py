@@ -48,6 +48,10 @@ class DiTConfig:
     # A placement map (models/placement.py) beside the first latent frame of a new clip: where
     # its subject starts, drawn by the sampler, so the model need not read it from the noise.
     placement: bool = False
+    # The last context frame beside every frame made after it, as more input channels (as
+    # image-to-video models take their conditioning image): where the subject was is then at
+    # each token's own place, not only an attention hop away.
+    last_context_input: bool = False
 
     def __post_init__(self) -> None:
         self.patch = tuple(self.patch)
@@ -188,11 +192,13 @@ class ContextCache:
 
     keys_values: list[KeysValues]
     token_frames: int
+    last_frame: Tensor | None = None  # (B, C, h, w), for a DiT with last_context_input
 
     def first(self, count: int) -> ContextCache:
         """The cache of the first `count` rows of the batch."""
         rows = [(keys[:count], values[:count]) for keys, values in self.keys_values]
-        return ContextCache(rows, self.token_frames)
+        last = None if self.last_frame is None else self.last_frame[:count]
+        return ContextCache(rows, self.token_frames, last)
 
 
 class DiT(nn.Module):
@@ -212,6 +218,10 @@ class DiT(nn.Module):
         if config.placement:
             # No bias: an all-zero map adds nothing, as no map does.
             self.placement_embed = PatchEmbed3D(1, config.patch, width, bias=False)
+        if config.last_context_input:  # no bias either: rows without context get zeros
+            self.last_context_embed = PatchEmbed3D(
+                config.latent_channels, config.patch, width, bias=False
+            )
         if config.cross_attention:
             self.null_text = nn.Parameter(torch.zeros(1, 1, config.text_width))
         self.rope = RoPE3D(width // config.heads)
@@ -273,7 +283,8 @@ class DiT(nn.Module):
         if not self.config.causal_context:
             raise ValueError("only a DiT with causal_context can cache its context")
         _, _, grid, keys_values = self._run(context, t, text, text_mask, text_pooled, guidance)
-        return ContextCache(keys_values, grid[0])
+        last = context[:, :, -1] if self.config.last_context_input else None
+        return ContextCache(keys_values, grid[0], last)
 
     def forward_after(
         self,
@@ -308,6 +319,8 @@ class DiT(nn.Module):
         grid = self._token_grid(x)
         mask = self._context_mask(context_frames, grid, x.device)
         tokens, c = self._embed(x, t, text_pooled, guidance, placement)
+        if self.config.last_context_input:
+            tokens = tokens + self.last_context_embed(self._last_context(x, context_frames, cache))
         text, text_mask = self._text(text, text_mask)
         before = 0 if cache is None else cache.token_frames  # token frames, positions first
         rotations = self.rope.rotations((before + grid[0], grid[1], grid[2]))
@@ -341,6 +354,21 @@ class DiT(nn.Module):
             # Scales up to 10 fall where the embedder reads flow times, 0..1.
             c = c + self.guidance_embed(guidance / GUIDANCE_RANGE)[:, None]
         return tokens, c
+
+    def _last_context(
+        self, x: Tensor, context_frames: Tensor | int, cache: ContextCache | None
+    ) -> Tensor:
+        """(B, C, T, h, w): beside each frame of x made after context, the last context frame
+        (x's own, or the cache's when x follows one); zeros beside the context frames and in
+        rows without context."""
+        if cache is not None:
+            return cache.last_frame[:, :, None].expand_as(x).to(x.dtype)
+        count = torch.as_tensor(context_frames, device=x.device).reshape(-1).expand(len(x))
+        rows = torch.arange(len(x), device=x.device)
+        last = x[rows, :, (count - 1).clamp(min=0)]  # (B, C, h, w)
+        made = torch.arange(x.shape[2], device=x.device)[None] >= count[:, None]  # (B, T)
+        beside = made & (count[:, None] > 0)
+        return last[:, :, None] * beside[:, None, :, None, None].to(x.dtype)
 
     def _text(self, text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
         if self.config.cross_attention:

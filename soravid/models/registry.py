@@ -105,6 +105,7 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
             "causal_context": True,
             "guidance_embedding": True,
             "placement": True,
+            "last_context_input": True,
         },
         window=3,
         context=1,
@@ -118,6 +119,16 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         ae=SHAPES_AE,
         text=SHAPES_TEXT,
         dit=SHAPES_DIT | {"placement": True},
+        **SHAPES_CHUNKS,
+    ),
+    # shapes-placed with the last context frame beside every frame it makes (DiT
+    # last_context_input): continuing a clip is then a local copy-and-move, which the
+    # openings' training does not crowd out as it does through attention alone.
+    "shapes-context": _config(
+        "shapes-context",
+        ae=SHAPES_AE,
+        text=SHAPES_TEXT,
+        dit=SHAPES_DIT | {"placement": True, "last_context_input": True},
         **SHAPES_CHUNKS,
     ),
     "S": _config(
