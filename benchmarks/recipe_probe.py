@@ -90,7 +90,8 @@ def main() -> None:
     weights = "raw" if args.raw else "ema"
     model_path = args.out_dir / f"model-{weights}.safetensors"
     export_model(args.out_dir, model_path, ema=not args.raw)
-    model = load_model(model_path)
+    pipeline = Pipeline.load(str(model_path), "cpu")
+    model = pipeline.model
     latents, attributes = encoded_clips(model, args.clips, 123)  # continuation_learning's
     held_out = len(attributes) - args.held_out
     report = {
@@ -100,9 +101,7 @@ def main() -> None:
         "dit_seconds": round(state.seconds, 1),
         "final_losses": final_losses(state.losses),
         "continuation": judge(model, latents[held_out:], attributes[held_out:], oracle=False),
-        "openings": first_frames(Pipeline.load(str(model_path), "cpu"), str(model_path))[
-            "first_frame"
-        ],
+        "openings": first_frames(pipeline, str(model_path))["first_frame"],
     }
     print(json.dumps(report))
     (args.out_dir / f"probe-{weights}.json").write_text(json.dumps(report, indent=2) + "\n")

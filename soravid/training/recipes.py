@@ -145,6 +145,23 @@ RECIPES: dict[str, TrainRecipe] = {
         model="shapes-placed",
         dit=DiTStage(steps=2600, opening_pool=512, opening_refresh=16, object_weight=12.0),
     ),
+    # shapes-placed on model shapes-context (the last context frame beside each frame made),
+    # as the recipe probes ran it (README, "Where the loss goes"): one context frame, no
+    # per-frame times, a fifth of the steps openings, the 96x64 default canvas three times as
+    # often as each other one.
+    "shapes-context": TrainRecipe(
+        model="shapes-context",
+        dit=DiTStage(
+            steps=2600,
+            max_context_frames=1,
+            per_frame_time_prob=0.0,
+            image_prob=0.2,
+            opening_pool=512,
+            opening_refresh=16,
+            object_weight=12.0,
+            canvas_weights=[3.0, 1.0, 1.0, 1.0],
+        ),
+    ),
     # GPU recipes (README: memory and time per GPU, from benchmarks/train_cost.py). Canvases
     # of the shapes recipe's aspects at twice (S) and four times (B) the side; batch_size is
     # per micro-batch, i.e. per GPU and accumulation step.
