@@ -123,12 +123,13 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
     ),
     # shapes-placed with the last context frame beside every frame it makes (DiT
     # last_context_input): continuing a clip is then a local copy-and-move, which the
-    # openings' training does not crowd out as it does through attention alone.
+    # openings' training does not crowd out as it does through attention alone. Its context
+    # is causal, so generation runs it once per chunk (a quarter of each window's tokens).
     "shapes-context": _config(
         "shapes-context",
         ae=SHAPES_AE,
         text=SHAPES_TEXT,
-        dit=SHAPES_DIT | {"placement": True, "last_context_input": True},
+        dit=SHAPES_DIT | {"placement": True, "last_context_input": True, "causal_context": True},
         **SHAPES_CHUNKS,
     ),
     "S": _config(
