@@ -46,6 +46,7 @@ CANVAS = (96, 64)
 FPS = 8
 WINDOW = 4  # latent frames: 1 context, 3 new
 STARTS = (0, 3, 6)  # latent frame given as context: a clip's first frame, then mid-clip ones
+CLIPS_SEED = 123  # added to --seed: the rendered clips' stream, apart from the DiT's own
 
 
 def encoded_clips(
@@ -186,7 +187,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     trained = load_model(args.model)
-    latents, attributes = encoded_clips(trained, args.clips, args.seed + 123)
+    latents, attributes = encoded_clips(trained, args.clips, args.seed + CLIPS_SEED)
     held_out = len(attributes) - args.held_out
     model, result = trained, {"steps": 0, "loss": None}
     if args.minutes > 0:
@@ -194,9 +195,8 @@ def main() -> None:
         canvases = [(latents[:held_out], attributes[:held_out])]
         for index, size in enumerate(args.canvases):
             width, height = map(int, size.split("x"))
-            canvases.append(
-                encoded_clips(trained, held_out, args.seed + 124 + index, (width, height))
-            )
+            seed = args.seed + CLIPS_SEED + 1 + index
+            canvases.append(encoded_clips(trained, held_out, seed, (width, height)))
         result = train(model, canvases, args)
     result |= judge(model, latents[held_out:], attributes[held_out:], args.oracle)
     result |= {

@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 
 import torch
-from continuation_learning import encoded_clips, judge
+from continuation_learning import CLIPS_SEED, encoded_clips, judge
 from omegaconf import OmegaConf
 from opening_probe import first_frames
 
@@ -92,7 +92,7 @@ def main() -> None:
     export_model(args.out_dir, model_path, ema=not args.raw)
     pipeline = Pipeline.load(str(model_path), "cpu")
     model = pipeline.model
-    latents, attributes = encoded_clips(model, args.clips, 123)  # continuation_learning's
+    latents, attributes = encoded_clips(model, args.clips, CLIPS_SEED)  # its seed 0's clips
     held_out = len(attributes) - args.held_out
     report = {
         "recipe": args.recipe,
