@@ -40,7 +40,10 @@ OVERRIDE_KEYS = {
     "guidance": "sampler.guidance",
 }
 # Keys only a preset file sets, and where they live in it.
-FILE_KEYS = {"guidance_until": "sampler.guidance_until"}
+FILE_KEYS = {
+    "guidance_until": "sampler.guidance_until",
+    "continue_from": "sampler.continue_from",
+}
 
 
 @dataclass
@@ -50,6 +53,10 @@ class SamplerConfig:
     # Guidance only while the flow time is above this (1 = noise, 0 = data): the layout is set
     # at high noise, and the steps below it then cost one model pass instead of two.
     guidance_until: float = 0.0
+    # Frames that continue a clip start at this flow time from its last frame moved as the clip
+    # last moved (motion.extrapolate), not from noise at 1: the subject is kept, and the
+    # steps above it are saved. 1: from noise.
+    continue_from: float = 1.0
 
 
 @dataclass
@@ -80,6 +87,7 @@ class ResolvedPreset:
     steps: int
     guidance: float
     guidance_until: float = 0.0
+    continue_from: float = 1.0
 
     @property
     def frames(self) -> int:
@@ -186,6 +194,7 @@ def resolve_preset(name_or_path: str = "default", **overrides: Any) -> ResolvedP
         steps=given.get("steps", preset.sampler.steps),
         guidance=float(given.get("guidance", preset.sampler.guidance)),
         guidance_until=float(preset.sampler.guidance_until),
+        continue_from=float(preset.sampler.continue_from),
     )
     _validate(resolved, origin)
     return resolved
@@ -260,6 +269,8 @@ def _validate(resolved: ResolvedPreset, origin: _Origin) -> None:
         _reject(origin.of("guidance"), "must be a finite number >= 0", guidance)
     if not 0 <= resolved.guidance_until <= 1:
         _reject(origin.of("guidance_until"), "must be from 0 to 1", resolved.guidance_until)
+    if not 0 < resolved.continue_from <= 1:
+        _reject(origin.of("continue_from"), "must be above 0 and at most 1", resolved.continue_from)
     if not resolved.model.strip():
         _reject(origin.of("model"), "must name a model ('embedded' or a .safetensors path)", "")
 
@@ -281,6 +292,7 @@ def preset_yaml(resolved: ResolvedPreset, description: str = "") -> str:
             "steps": resolved.steps,
             "guidance": resolved.guidance,
             "guidance_until": resolved.guidance_until,
+            "continue_from": resolved.continue_from,
         },
     }
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

@@ -88,12 +88,18 @@ def velocity_loss(
     return (error * weight).sum() / (weight.sum() * error.shape[1]).clamp(min=1.0)
 
 
-def time_schedule(steps: int, shift: float = 1.0) -> Tensor:
+def time_schedule(steps: int, shift: float = 1.0, start: float = 1.0) -> Tensor:
     """steps + 1 times from 1 down to 0. shift > 1 spends more steps at high noise (SD3):
-    t -> shift * t / (1 + (shift - 1) * t)."""
+    t -> shift * t / (1 + (shift - 1) * t). With start < 1, for frames that begin part-noised,
+    `start` and then the times below it: the steps above it are skipped, not squeezed in."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    return shift_times(torch.linspace(1.0, 0.0, steps + 1), shift)
+    if not 0 < start <= 1:
+        raise ValueError(f"start must be above 0 and at most 1, got {start}")
+    times = shift_times(torch.linspace(1.0, 0.0, steps + 1), shift)
+    if start == 1.0:
+        return times
+    return torch.cat([torch.tensor([start]), times[times < start]])
 
 
 def denoise(

@@ -26,11 +26,12 @@ from torch import Tensor
 from soravid import __version__
 from soravid.config import ResolvedPreset
 from soravid.errors import BadInputError
-from soravid.flow import denoise, guided_steps, make_noise, time_schedule
+from soravid.flow import denoise, guided_steps, interpolate, make_noise, time_schedule
 from soravid.models.dit import ContextCache
 from soravid.models.placement import random_centre
 from soravid.models.registry import SoravidModel, build_model
 from soravid.models.text import TextEmbedding
+from soravid.motion import extrapolate
 from soravid.weights import (
     autocast,
     load_model,
@@ -76,8 +77,9 @@ ProgressCallback = Callable[[ProgressEvent], None]
 # How Pipeline.plan estimates, in words for the user.
 ESTIMATE_METHOD = (
     "one chunk continuing a clip timed on this machine with the model's networks at random "
-    "weights (none loaded): time = chunks x (model passes x warm pass time + decode time), "
-    "a step with classifier-free guidance being two passes; model "
+    "weights (none loaded): time = model passes x warm pass time + chunks x decode time, "
+    "a step with classifier-free guidance being two passes, chunks that continue from the "
+    "last motion skipping the steps above sampler.continue_from; model "
     "loading and writing not included; peak memory = this process's peak RSS after that "
     "chunk, which chunking keeps flat however long the clip (ffmpeg's own memory not included)"
 )
@@ -95,7 +97,7 @@ class GenerationPlan:
     first_chunk_frames: int  # latent frames the first chunk makes (from noise: maybe fewer)
     context_frames: int  # clean latent frames each chunk after the first carries over
     steps: int  # sampler steps per chunk
-    model_passes: int  # DiT passes in all: chunks x steps, twice for guided steps
+    model_passes: int  # DiT passes in all: each chunk's steps, twice for guided ones
     estimated_seconds: float
     estimated_peak_mb: float | None  # None where the platform cannot tell peak memory
     estimate: str = ESTIMATE_METHOD
@@ -147,6 +149,13 @@ def plan_chunks(
         chunks.append(Chunk(len(chunks), carried, min(room, latent_frames - made)))
         made += chunks[-1].new
     return chunks
+
+
+def chunk_start(preset: ResolvedPreset, chunk: Chunk, history_frames: int) -> float:
+    """The flow time a chunk's new frames start at: preset.continue_from for a chunk that
+    continues frames with one more before its context (a motion to go on), else 1 (noise)."""
+    warm = chunk.context and history_frames > chunk.context and preset.continue_from < 1
+    return preset.continue_from if warm else 1.0
 
 
 # chunk_seed's stream for a new clip's placement, apart from every chunk's noise.
@@ -319,6 +328,11 @@ class Pipeline:
         tf = self.model.config.autoencoder.temporal_factor
         return 1 + (self._history_frames() - 1) * tf
 
+    def _kept_frames(self, preset: ResolvedPreset) -> int:
+        """Latent frames carried from chunk to chunk: the context and, to continue from the
+        last motion, the frame before it."""
+        return self.model.config.context_frames + (preset.continue_from < 1)
+
     def _history_frames(self) -> int:
         """Latent frames kept from chunk to chunk: the context, and what the decoder looks at."""
         return max(self.model.config.context_frames, self.model.autoencoder.decoder.history)
@@ -330,11 +344,14 @@ class Pipeline:
         preset, config = request.preset, self.model.config
         chunks = self._plan(preset.frames, 0)
         cost = self.measure_chunk_cost(request)
-        schedule = time_schedule(preset.steps, config.schedule_shift)
         _, two_pass = split_guidance(self.model, preset.guidance)
-        passes = preset.steps + guided_steps(schedule, two_pass, preset.guidance_until)
+        passes, made = 0, 0
+        for chunk in chunks:
+            start = chunk_start(preset, chunk, min(made, self._kept_frames(preset)))
+            schedule = time_schedule(preset.steps, config.schedule_shift, start)
+            passes += len(schedule) - 1 + guided_steps(schedule, two_pass, preset.guidance_until)
+            made += chunk.new
         pass_seconds = cost.step_seconds / (1 if two_pass == 1.0 else 2)
-        chunk_seconds = passes * pass_seconds + cost.decode_seconds
         peak = cost.peak_bytes
         return GenerationPlan(
             frames=preset.frames,
@@ -345,8 +362,8 @@ class Pipeline:
             first_chunk_frames=chunks[0].new,
             context_frames=config.context_frames,
             steps=preset.steps,
-            model_passes=len(chunks) * passes,
-            estimated_seconds=len(chunks) * chunk_seconds,
+            model_passes=passes,
+            estimated_seconds=passes * pass_seconds + len(chunks) * cost.decode_seconds,
             estimated_peak_mb=None if peak is None else peak / 2**20,
         )
 
@@ -357,7 +374,9 @@ class Pipeline:
         preset, config = request.preset, self.model.config
         new_frames = config.window_frames - config.context_frames
         frames = new_frames * config.autoencoder.temporal_factor
-        one_chunk = replace(preset, seconds=frames / preset.fps, steps=2, guidance_until=0.0)
+        one_chunk = replace(
+            preset, seconds=frames / preset.fps, steps=2, guidance_until=0.0, continue_from=1.0
+        )
         empty = self._empty_latent(preset)
         context = empty.new_zeros(empty.shape[:2] + (self._history_frames(),) + empty.shape[3:])
         elapsed: dict[tuple[str, int], float] = {}
@@ -410,7 +429,7 @@ class Pipeline:
         preset = request.preset
         chunks = self._plan(preset.frames, history.shape[2])
         clock = ProgressClock(on_progress, len(chunks), preset.steps)
-        autoencoder, keep = self.model.autoencoder, self.model.config.context_frames
+        autoencoder, keep = self.model.autoencoder, self._kept_frames(preset)
         with torch.inference_mode(), autocast(self.device):
             text = self._text(request.prompt, preset.guidance)
             decode_cache = autoencoder.decode_cache(history)
@@ -455,6 +474,14 @@ class Pipeline:
         noise = make_noise(shape, chunk_seed(request.seed, chunk.index)).to(self.device)
         context = history[:, :, history.shape[2] - chunk.context :] if chunk.context else None
         preset = request.preset
+        start = chunk_start(preset, chunk, history.shape[2])
+        if start < 1:
+            guess = extrapolate(history, chunk.new).to(noise.dtype)  # (1, C, new, h, w)
+            made = noise[:, :, chunk.context :]
+            times = torch.full(made.shape[:1] + made.shape[2:3], start, device=noise.device)
+            noise[:, :, chunk.context :] = interpolate(guess, made, times)
+        schedule = time_schedule(preset.steps, self.model.config.schedule_shift, start)
+        skipped = preset.steps - (len(schedule) - 1)  # progress counts them as done
         one_pass, two_pass = split_guidance(self.model, preset.guidance)
         placement = self._placement(chunk, request, shape)
         velocity = prompt_velocity(
@@ -465,9 +492,9 @@ class Pipeline:
             noise,
             context,
             chunk.context,
-            time_schedule(preset.steps, self.model.config.schedule_shift),
+            schedule,
             guidance=two_pass,
-            on_step=lambda step, _: clock.report("denoise", chunk.index + 1, step),
+            on_step=lambda step, _: clock.report("denoise", chunk.index + 1, skipped + step),
             context_time=self.model.config.context_time,
             guidance_until=preset.guidance_until,
         )

@@ -146,6 +146,10 @@ def test_a_missing_preset_file_is_named(tmp_path):
             "sampler:\n  guidance_until: 1.5\nwidth: 64\nheight: 64\n",
             "sampler.guidance_until must be from 0 to 1",
         ),
+        (
+            "sampler:\n  continue_from: 0\nwidth: 64\nheight: 64\n",
+            "sampler.continue_from must be above 0 and at most 1",
+        ),
     ],
 )
 def test_bad_preset_files_name_the_file_and_key(tmp_path, text, expected):

@@ -99,6 +99,15 @@ def test_schedule_runs_from_one_to_zero_and_shift_favours_noise() -> None:
         time_schedule(0)
 
 
+def test_a_schedule_may_start_part_noised() -> None:
+    """Frames that start at flow time 0.6 skip the steps above it, not squeeze them in."""
+    assert time_schedule(4, start=0.6).tolist() == pytest.approx([0.6, 0.5, 0.25, 0.0])
+    assert torch.equal(time_schedule(4, start=1.0), time_schedule(4))
+    for start in (0.0, 1.5):
+        with pytest.raises(ValueError, match="start"):
+            time_schedule(4, start=start)
+
+
 def test_euler_with_the_true_velocity_lands_on_the_data() -> None:
     x0, noise = torch.randn(1, 2, 3, 4, 4), torch.randn(1, 2, 3, 4, 4)
     steps = []

@@ -292,3 +292,26 @@ def test_a_new_clip_opens_where_its_seed_places_the_subject() -> None:
     maps.clear()
     list(pipeline.frames(request(seed=4, seconds=0.5, steps=2, width=48, height=32)))
     assert not torch.equal(maps[0], first)
+
+
+def test_continuing_from_the_last_motion_starts_part_noised(pipeline: Pipeline) -> None:
+    """With continue_from, chunks with a motion to go on (after the opening frame and the chunk
+    that first continues it) skip the steps above it: the first two chunks come out as
+    before, the later ones otherwise; progress and the plan count what runs."""
+    events: list[ProgressEvent] = []
+    warm = request(seconds=2.0, steps=4, continue_from=0.6)
+    clip = list(pipeline.frames(warm, on_progress=events.append))
+    cold = list(pipeline.frames(request(seconds=2.0, steps=4)))
+    assert len(clip) == len(cold) == 16
+    made_first = 1 + 2 * 4  # the opening frame, then a chunk of two latent frames
+    assert np.array_equal(np.stack(clip[:made_first]), np.stack(cold[:made_first]))
+    assert not np.array_equal(np.stack(clip[made_first:]), np.stack(cold[made_first:]))
+    assert np.array_equal(np.stack(clip), np.stack(list(pipeline.frames(warm))))
+    steps = [[e.step for e in events if e.chunk == c and e.phase == "denoise"] for c in (1, 2, 3)]
+    assert steps[0] == steps[1] == [1, 2, 3, 4]
+    assert steps[2][0] > 1 and steps[2][-1] == 4  # started part-way, counted as done
+    denoise_steps = sum(e.phase == "denoise" for e in events)
+    assert pipeline.plan(warm).model_passes == denoise_steps  # one pass a step: distilled
+    assert (
+        pipeline.plan(warm).model_passes < pipeline.plan(request(seconds=2.0, steps=4)).model_passes
+    )

@@ -1,0 +1,45 @@
+"""Where a clip last moved, and the latent frames that motion would make next.
+
+The sampler starts the frames that continue a clip from this guess, noised part of the way
+(SamplerConfig.continue_from), instead of from pure noise: made from noise, they must find the
+subject again in the context, and a small DiT loses it (README, "Continuing from the last
+motion"); started from the last frame carried along, they only refine it. The motion is one
+shift of the whole latent frame, read from the peak of the circular cross-correlation of the
+last two frames (the shapes world is a torus; elsewhere it is the dominant motion).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def frame_shift(before: Tensor, after: Tensor) -> Tensor:
+    """Latent frames (B, C, h, w) -> (B, 2) whole cells (dy, dx) that best carry `before`
+    onto `after`, each frame's background (its median cell) left out first."""
+    spectra = [torch.fft.fft2(foreground(frame.float())) for frame in (before, after)]
+    correlation = torch.fft.ifft2(spectra[1] * spectra[0].conj()).real.sum(dim=1)  # (B, h, w)
+    height, width = correlation.shape[1:]
+    peak = correlation.flatten(1).argmax(dim=1)  # (B,)
+    dy, dx = peak // width, peak % width
+    # Offsets past half the grid are the other way round the torus.
+    dy = torch.where(dy > height // 2, dy - height, dy)
+    dx = torch.where(dx > width // 2, dx - width, dx)
+    return torch.stack([dy, dx], dim=1)
+
+
+def foreground(frame: Tensor) -> Tensor:
+    """(B, C, h, w) less each frame's median cell: the background, in the shapes world."""
+    return frame - frame.flatten(2).median(dim=2).values[..., None, None]
+
+
+def extrapolate(history: Tensor, frames: int) -> Tensor:
+    """History (B, C, T >= 2, h, w) -> (B, C, frames, h, w): its last frame moved on by the
+    shift between its last two, once per frame, wrapping round the edges."""
+    last = history[:, :, -1]
+    shift = frame_shift(history[:, :, -2], last)
+    rows = []
+    for frame, (dy, dx) in zip(last, shift.tolist(), strict=True):
+        steps = [torch.roll(frame, (k * dy, k * dx), dims=(1, 2)) for k in range(1, frames + 1)]
+        rows.append(torch.stack(steps, dim=1))  # (C, frames, h, w)
+    return torch.stack(rows)

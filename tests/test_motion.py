@@ -1,0 +1,37 @@
+"""The last motion of a clip, read from its latent frames and carried on."""
+
+from __future__ import annotations
+
+import torch
+
+from soravid.motion import extrapolate, frame_shift
+
+
+def latent_frame(batch: int = 2, background: float = 0.5) -> torch.Tensor:
+    """(B, 4, 8, 12) frames: a flat background and a 2x3 patch of another value."""
+    frame = torch.full((batch, 4, 8, 12), background)
+    frame[:, :, 2:4, 3:6] = torch.randn(batch, 4, 1, 1) + 3.0
+    return frame
+
+
+def test_the_shift_between_two_frames_is_found_whatever_the_background() -> None:
+    before = latent_frame()
+    after = torch.roll(before, (1, -2), dims=(2, 3))
+    after[1] += 0.7  # another background level: it is left out
+    assert frame_shift(before, after).tolist() == [[1, -2], [1, -2]]
+    assert frame_shift(before, before).tolist() == [[0, 0], [0, 0]]
+
+
+def test_shifts_past_half_the_grid_go_the_short_way_round() -> None:
+    before = latent_frame(1)
+    assert frame_shift(before, torch.roll(before, -3, dims=3)).tolist() == [[0, -3]]
+    assert frame_shift(before, torch.roll(before, 3, dims=2)).tolist() == [[3, 0]]
+
+
+def test_the_last_frame_is_carried_on_by_its_own_motion() -> None:
+    first = latent_frame()
+    history = torch.stack([first, torch.roll(first, 2, dims=3)], dim=2)  # (B, C, 2, h, w)
+    future = extrapolate(history, 3)
+    assert future.shape == (2, 4, 3, 8, 12)
+    for k in range(3):
+        assert torch.equal(future[:, :, k], torch.roll(first, 2 * (k + 2), dims=3))
