@@ -31,8 +31,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from soravid.flow import denoise, flow_matching_loss, make_noise, sample_flow_times, time_schedule
+from soravid.flow import (
+    denoise,
+    flow_matching_loss,
+    interpolate,
+    make_noise,
+    sample_flow_times,
+    time_schedule,
+)
 from soravid.models.registry import SoravidModel
+from soravid.motion import extrapolate
 from soravid.pipeline import to_uint8_frames
 from soravid.training.data import CaptionStyle, ShapesClips
 from soravid.training.latents import object_loss_weight
@@ -119,8 +127,13 @@ def train(model, canvases: list[tuple[torch.Tensor, list]], args) -> dict:
 
 
 @torch.no_grad()
-def judge(model, latents, attributes: list[WorldAttributes], oracle: bool) -> dict:
-    """Judged continuations of every held-out clip from each start, and the t = 1 estimate."""
+def judge(
+    model, latents, attributes: list[WorldAttributes], oracle: bool, continue_from: float = 1.0
+) -> dict:
+    """Judged continuations of every held-out clip from each start, and the t = 1 estimate.
+    With continue_from < 1 the new frames start at that flow time from the context frame
+    carried on by the motion from the frame before it (motion.extrapolate), as the sampler's
+    continue_from does; a clip's first frame has none before it and is carried on still."""
     model.eval()
     counts: dict[str, int] = {}
     errors = []
@@ -137,8 +150,16 @@ def judge(model, latents, attributes: list[WorldAttributes], oracle: bool) -> di
 
         made = truth
         if not oracle:
-            schedule = time_schedule(8, model.config.schedule_shift)
-            made = denoise(velocity, noise, truth[:, :, :1], 1, schedule, 3.0, context_time=0.05)
+            schedule = time_schedule(8, model.config.schedule_shift, continue_from)
+            start_from = noise.clone()
+            if continue_from < 1:
+                history = latents[:, :, max(start - 1, 0) : start + 1]
+                guess = extrapolate(history, WINDOW - 1) if start else history.expand_as(truth)
+                times = torch.full((len(captions), WINDOW - 1), continue_from)
+                guess = guess[:, :, -(WINDOW - 1) :]
+                start_from[:, :, 1:] = interpolate(guess, noise[:, :, 1:], times)
+            context = truth[:, :, :1]
+            made = denoise(velocity, start_from, context, 1, schedule, 3.0, context_time=0.05)
         at_one = torch.cat([truth[:, :, :1], noise[:, :, 1:]], dim=2)
         times = torch.ones(len(captions), WINDOW)
         times[:, 0] = 0.05
@@ -181,6 +202,9 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=40, help="the last clips, judged")
     parser.add_argument("--threads", type=int, default=0, help="0: torch's default")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--continue-from", type=float, default=1.0, help="sampler.continue_from when judging"
+    )
     parser.add_argument("--out", type=Path, help="also write the result as JSON here")
     args = parser.parse_args()
     if args.threads:
@@ -198,11 +222,13 @@ def main() -> None:
             seed = args.seed + CLIPS_SEED + 1 + index
             canvases.append(encoded_clips(trained, held_out, seed, (width, height)))
         result = train(model, canvases, args)
-    result |= judge(model, latents[held_out:], attributes[held_out:], args.oracle)
+    held = latents[held_out:], attributes[held_out:]
+    result |= judge(model, *held, args.oracle, args.continue_from)
     result |= {
         "model": str(args.model),
         "fine_tune": args.fine_tune,
         "object_weight": args.object_weight,
+        "continue_from": args.continue_from,
         "dit": dict(args.dit),
         "canvases": ["x".join(map(str, CANVAS)), *args.canvases],
     }
