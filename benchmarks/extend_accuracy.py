@@ -40,7 +40,7 @@ def extend_one(pipeline: Pipeline, index: int, args: argparse.Namespace, folder:
     attrs = sample_attributes(rng)
     source = folder / f"source-{index:03d}.mp4"
     save_clip(source, attrs, width, height, fps, args.source_seconds, seed=args.seed + index)
-    sampler = {"steps": args.steps}
+    sampler = {"steps": args.steps, "continue_from": args.continue_from}
     caption = random_caption(attrs, rng)
     extension = plan_extension(
         source, args.seconds, prompt=caption, seed=index, only_new=True, sampler=sampler
@@ -97,6 +97,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds added to each")
     parser.add_argument("--source-seconds", type=float, default=5.0)
     parser.add_argument("--steps", type=int, default=None, help="sampler steps (preset's)")
+    parser.add_argument(
+        "--continue-from", type=float, default=None, help="sampler.continue_from (extend's)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out-dir", type=Path, default=None, help="keep the clips here")

@@ -38,12 +38,10 @@ OVERRIDE_KEYS = {
     "model": "model",
     "steps": "sampler.steps",
     "guidance": "sampler.guidance",
-}
-# Keys only a preset file sets, and where they live in it.
-FILE_KEYS = {
-    "guidance_until": "sampler.guidance_until",
     "continue_from": "sampler.continue_from",
 }
+# Keys only a preset file sets, and where they live in it.
+FILE_KEYS = {"guidance_until": "sampler.guidance_until"}
 
 
 @dataclass
@@ -194,7 +192,7 @@ def resolve_preset(name_or_path: str = "default", **overrides: Any) -> ResolvedP
         steps=given.get("steps", preset.sampler.steps),
         guidance=float(given.get("guidance", preset.sampler.guidance)),
         guidance_until=float(preset.sampler.guidance_until),
-        continue_from=float(preset.sampler.continue_from),
+        continue_from=float(given.get("continue_from", preset.sampler.continue_from)),
     )
     _validate(resolved, origin)
     return resolved

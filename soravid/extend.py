@@ -37,6 +37,12 @@ from soravid.video import VideoInfo, VideoWriter, probe_video, read_frames
 _RECIPE_SETTINGS = {"fps": int, "steps": int, "guidance": (int, float), "width": int, "height": int}
 
 
+# A clip's own frames are true ones, so its continuation starts from its last frame carried on
+# by its motion (SamplerConfig.continue_from): with the shipped model, 88% of continuations keep
+# one object and all of them the motion, against 29% motion from noise (README, "extend").
+CONTINUE_FROM = 0.5
+
+
 @dataclass(frozen=True)
 class Extension:
     """What extending one clip means, settled (and checked) before the model loads."""
@@ -105,7 +111,8 @@ def plan_extension(
     """Read the clip's header and settle the extension; bad input raises BadInputError.
 
     The prompt defaults to the one in the clip's soravid recipe, as do the frame rate, steps and
-    guidance; `sampler` (keys steps, guidance, model; None values ignored) overrides them.
+    guidance; `sampler` (keys steps, guidance, continue_from, model; None values ignored)
+    overrides them.
     """
     info = probe_video(source)
     if info.width % 2 or info.height % 2:
@@ -116,6 +123,7 @@ def plan_extension(
     recorded = _recipe_settings(info.metadata)
     canvas = _canvas(info, recorded)
     defaults = {key: recorded.get(key) for key in ("fps", "steps", "guidance")}
+    defaults["continue_from"] = CONTINUE_FROM
     given = {key: value for key, value in (sampler or {}).items() if value is not None}
     preset = resolve_preset(
         "default", seconds=seconds, width=canvas[0], height=canvas[1], **(defaults | given)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from soravid.errors import BadInputError
-from soravid.extend import _nearest, _retime, extend, plan_extension
+from soravid.extend import CONTINUE_FROM, _nearest, _retime, extend, plan_extension
 from soravid.pipeline import GenerationRequest, Pipeline
 from soravid.video import probe_video, read_frames
 from soravid.world import WorldAttributes
@@ -181,3 +181,14 @@ def test_sizes_h264_cannot_hold_and_bad_seconds_are_refused(tmp_path: Path) -> N
     clip = shapes_clip(tmp_path / "ball.mp4", 64, 64, 8, 1.0)
     with pytest.raises(BadInputError, match="--seconds"):
         plan_extension(clip, 601, prompt="a red circle")
+
+
+def test_a_continuation_starts_from_the_clips_last_motion_unless_told(tmp_path: Path) -> None:
+    """Extension carries the clip's motion on (CONTINUE_FROM); continue_from 1 starts from
+    noise; a value out of range names the flag."""
+    clip = shapes_clip(tmp_path / "ball.mp4", 64, 64, 8, 1.0)
+    assert plan_extension(clip, 1.0, prompt="a ball").preset.continue_from == CONTINUE_FROM < 1
+    told = plan_extension(clip, 1.0, prompt="a ball", sampler={"continue_from": 1.0})
+    assert told.preset.continue_from == 1.0
+    with pytest.raises(BadInputError, match="--continue-from must be above 0"):
+        plan_extension(clip, 1.0, prompt="a ball", sampler={"continue_from": 0.0})

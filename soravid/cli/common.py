@@ -104,6 +104,14 @@ StepsOption = Annotated[int | None, _preset_flag("--steps", help="Sampler steps.
 GuidanceOption = Annotated[
     float | None, _preset_flag("--guidance", help="Classifier-free guidance scale.")
 ]
+ContinueFromOption = Annotated[
+    float | None,
+    _preset_flag(
+        "--continue-from",
+        help="Flow time (0-1] the new frames start at from the clip's last frame carried on by "
+        "its motion; 1: from noise.",
+    ),
+]
 ModelOption = Annotated[
     str | None, _preset_flag("--model", help="'embedded' or a .safetensors file.")
 ]

@@ -9,6 +9,7 @@ import typer
 
 from soravid.cli.app import app
 from soravid.cli.common import (
+    ContinueFromOption,
     Device,
     DeviceOption,
     GuidanceOption,
@@ -61,6 +62,7 @@ def extend(
     quiet: QuietOption = False,
     steps: StepsOption = None,
     guidance: GuidanceOption = None,
+    continue_from: ContinueFromOption = None,
     model: ModelOption = None,
     device: DeviceOption = Device.auto,
 ) -> None:
@@ -71,7 +73,7 @@ def extend(
     from soravid.extend import plan_extension
     from soravid.video import check_output_path
 
-    sampler = dict(steps=steps, guidance=guidance, model=model)
+    sampler = dict(steps=steps, guidance=guidance, continue_from=continue_from, model=model)
     extension = plan_extension(
         source, seconds, prompt=prompt, seed=seed, only_new=only_new, sampler=sampler
     )
