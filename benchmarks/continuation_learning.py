@@ -153,10 +153,11 @@ def judge(
             schedule = time_schedule(8, model.config.schedule_shift, continue_from)
             start_from = noise.clone()
             if continue_from < 1:
-                history = latents[:, :, max(start - 1, 0) : start + 1]
-                guess = extrapolate(history, WINDOW - 1) if start else history.expand_as(truth)
+                if start:
+                    guess = extrapolate(latents[:, :, start - 1 : start + 1], WINDOW - 1)
+                else:
+                    guess = truth[:, :, :1].expand(-1, -1, WINDOW - 1, -1, -1)
                 times = torch.full((len(captions), WINDOW - 1), continue_from)
-                guess = guess[:, :, -(WINDOW - 1) :]
                 start_from[:, :, 1:] = interpolate(guess, noise[:, :, 1:], times)
             context = truth[:, :, :1]
             made = denoise(velocity, start_from, context, 1, schedule, 3.0, context_time=0.05)

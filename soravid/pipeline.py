@@ -477,9 +477,9 @@ class Pipeline:
         start = chunk_start(preset, chunk, history.shape[2])
         if start < 1:
             guess = extrapolate(history, chunk.new).to(noise.dtype)  # (1, C, new, h, w)
-            made = noise[:, :, chunk.context :]
-            times = torch.full(made.shape[:1] + made.shape[2:3], start, device=noise.device)
-            noise[:, :, chunk.context :] = interpolate(guess, made, times)
+            fresh = noise[:, :, chunk.context :]  # the new frames' noise
+            times = torch.full(fresh.shape[:1] + fresh.shape[2:3], start, device=noise.device)
+            noise[:, :, chunk.context :] = interpolate(guess, fresh, times)
         schedule = time_schedule(preset.steps, self.model.config.schedule_shift, start)
         skipped = preset.steps - (len(schedule) - 1)  # progress counts them as done
         one_pass, two_pass = split_guidance(self.model, preset.guidance)

@@ -122,9 +122,10 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         **SHAPES_CHUNKS,
     ),
     # shapes-placed with the last context frame beside every frame it makes (DiT
-    # last_context_input): continuing a clip is then a local copy-and-move, which the
-    # openings' training does not crowd out as it does through attention alone. Its context
-    # is causal, so generation runs it once per chunk (a quarter of each window's tokens).
+    # last_context_input), so that continuing a clip can be a local copy-and-move; in a
+    # 1,000-step probe (before its context was made causal) openings still crowded continuation
+    # out (README, "Where the loss goes"). Its context is causal, so generation runs it once
+    # per chunk (a quarter of each window's tokens).
     "shapes-context": _config(
         "shapes-context",
         ae=SHAPES_AE,

@@ -9,7 +9,7 @@ fix a run, so the same recipe and seed give the same weights.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -131,6 +131,9 @@ class TrainRecipe:
         return cls(**values)
 
 
+# shapes-placed's DiT stage, which shapes-context varies.
+PLACED_DIT = DiTStage(steps=2600, opening_pool=512, opening_refresh=16, object_weight=12.0)
+
 RECIPES: dict[str, TrainRecipe] = {
     # The embedded model: 104 minutes measured on 2 CPU cores (README, "The embedded model").
     "shapes": TrainRecipe(),
@@ -141,24 +144,18 @@ RECIPES: dict[str, TrainRecipe] = {
     # the DiT at 0.53 steps/s, and the 2-hour bar needs headroom for such days. Its run as it
     # stands took 117.5 min; it drew colour and size better than the shipped model, shape and
     # motion worse (README, "Where the loss goes"), so it is not shipped.
-    "shapes-placed": TrainRecipe(
-        model="shapes-placed",
-        dit=DiTStage(steps=2600, opening_pool=512, opening_refresh=16, object_weight=12.0),
-    ),
+    "shapes-placed": TrainRecipe(model="shapes-placed", dit=PLACED_DIT),
     # shapes-placed on model shapes-context (the last context frame beside each frame made),
     # as the recipe probes ran it (README, "Where the loss goes"): one context frame, no
     # per-frame times, a fifth of the steps openings, the 96x64 default canvas three times as
     # often as each other one.
     "shapes-context": TrainRecipe(
         model="shapes-context",
-        dit=DiTStage(
-            steps=2600,
+        dit=replace(
+            PLACED_DIT,
             max_context_frames=1,
             per_frame_time_prob=0.0,
             image_prob=0.2,
-            opening_pool=512,
-            opening_refresh=16,
-            object_weight=12.0,
             canvas_weights=[3.0, 1.0, 1.0, 1.0],
         ),
     ),
