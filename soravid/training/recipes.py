@@ -159,6 +159,26 @@ RECIPES: dict[str, TrainRecipe] = {
             canvas_weights=[3.0, 1.0, 1.0, 1.0],
         ),
     ),
+    # shapes-placed for 2 cores that multiply 6x faster than those the recipes above were
+    # timed on (AMX; float32 matmul 360 GFLOP/s, not 60): the DiT stage at about 2 steps/s
+    # has room for 8,000 steps in two hours, the autoencoder for 3,000 (its 2,500-step
+    # predecessor re-encoded 23 of 24 clips right, against 10 of 12 for 1,200). One context
+    # frame and one flow time per window, as generation runs; half the windows start at a
+    # clip's first frame, the chunk that generation loses its subject in; the default
+    # canvas three times as often as each other one.
+    "shapes-placed-long": TrainRecipe(
+        model="shapes-placed",
+        autoencoder=AutoencoderStage(steps=3000),
+        dit=replace(
+            PLACED_DIT,
+            steps=8000,
+            max_context_frames=1,
+            per_frame_time_prob=0.0,
+            image_prob=0.2,
+            start_prob=0.5,
+            canvas_weights=[3.0, 1.0, 1.0, 1.0],
+        ),
+    ),
     # GPU recipes (README: memory and time per GPU, from benchmarks/train_cost.py). Canvases
     # of the shapes recipe's aspects at twice (S) and four times (B) the side; batch_size is
     # per micro-batch, i.e. per GPU and accumulation step.
