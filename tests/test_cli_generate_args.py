@@ -48,6 +48,8 @@ BAD_INPUTS = [
     (["--aspect", "16:9", "--width", "64"], "--aspect cannot be combined"),
     (["--steps", "0"], "--steps must be from 1"),
     (["--guidance", "nan"], "--guidance must be a finite number"),
+    (["--continue-from", "0"], "--continue-from must be above 0 and at most 1"),
+    (["--continue-from", "1.5"], "--continue-from must be above 0 and at most 1"),
     (["-o", "clip.mkv"], "output must be an .mp4 file"),
     (["-o", "no/such/folder/clip.mp4"], "output folder does not exist: no/such/folder"),
 ]

@@ -107,3 +107,17 @@ def test_dry_run_still_refuses_bad_input(tiny_model_path: Path, tmp_path: Path) 
     assert result.exit_code == 2 and "exists" in result.stderr
     result = dry_run(tmp_path / "missing.safetensors", "-o", str(tmp_path / "new.mp4"))
     assert result.exit_code == 2 and "model file not found" in result.stderr
+
+
+def test_continue_from_flag_skips_the_high_noise_steps_of_continuing_chunks(
+    tiny_model_path: Path, tmp_path: Path
+) -> None:
+    output = str(tmp_path / "clip.mp4")
+    args = ["--seconds", "10", "--json", "-o", output]
+    plans = [
+        json.loads(dry_run(tiny_model_path, *args, *flag).stdout)
+        for flag in ([], ["--continue-from", "0.4"])
+    ]
+    from_noise, warm = plans
+    assert warm["chunks"] == from_noise["chunks"]
+    assert warm["model_passes"] < from_noise["model_passes"]

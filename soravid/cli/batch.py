@@ -13,6 +13,7 @@ import typer
 from soravid.cli.app import app
 from soravid.cli.common import (
     AspectOption,
+    ContinueFromOption,
     Device,
     DeviceOption,
     FpsOption,
@@ -82,6 +83,7 @@ def batch(
     aspect: AspectOption = None,
     steps: StepsOption = None,
     guidance: GuidanceOption = None,
+    continue_from: ContinueFromOption = None,
     model: ModelOption = None,
     device: DeviceOption = Device.auto,
 ) -> None:
@@ -98,7 +100,7 @@ def batch(
     from soravid.distributed import launch_from_env, process_group
 
     flags = dict(seconds=seconds, fps=fps, width=width, height=height, aspect=aspect)
-    flags |= dict(steps=steps, guidance=guidance, model=model)
+    flags |= dict(steps=steps, guidance=guidance, continue_from=continue_from, model=model)
     overrides = {key: value for key, value in flags.items() if value is not None}
     settings = BatchSettings(
         out_dir=out_dir,

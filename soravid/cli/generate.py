@@ -12,6 +12,7 @@ import typer
 from soravid.cli.app import app
 from soravid.cli.common import (
     AspectOption,
+    ContinueFromOption,
     Device,
     DeviceOption,
     FpsOption,
@@ -78,6 +79,7 @@ def generate(
     aspect: AspectOption = None,
     steps: StepsOption = None,
     guidance: GuidanceOption = None,
+    continue_from: ContinueFromOption = None,
     model: ModelOption = None,
     device: DeviceOption = Device.auto,
 ) -> None:
@@ -91,7 +93,8 @@ def generate(
     if not prompt.strip():
         raise BadInputError("the prompt is empty; describe the video to make")
     overrides = dict(seconds=seconds, fps=fps, width=width, height=height, aspect=aspect)
-    resolved = resolve_preset(preset, **overrides, steps=steps, guidance=guidance, model=model)
+    sampler = dict(steps=steps, guidance=guidance, continue_from=continue_from, model=model)
+    resolved = resolve_preset(preset, **overrides, **sampler)
     path = output or default_output_path(prompt, seed)
     check_output_path(path, overwrite)  # before loading the model: bad input fails fast
     if dry_run:
