@@ -92,11 +92,13 @@ def test_evaluate_end_to_end_with_a_tiny_model(tiny_model_path: Path, tmp_path: 
 def test_cli_eval_writes_the_report(tiny_model_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     args = ["eval", "--n", "1", "--seconds", "1", "--model", str(tiny_model_path)]
+    args += ["--continue-from", "0.6"]
     result = runner.invoke(app, [*args, "--out-dir", str(out), "--json", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["clips"] == 1 and summary["out_dir"] == str(out)
-    assert (out / "report.json").is_file() and (out / "clip-000.mp4").is_file()
+    assert (out / "clip-000.mp4").is_file()
+    assert json.loads((out / "report.json").read_text())["preset"]["continue_from"] == 0.6
 
 
 def test_cli_eval_rejects_a_bad_preset_before_loading(tmp_path: Path) -> None:

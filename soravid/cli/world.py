@@ -10,6 +10,7 @@ import typer
 
 from soravid.cli.app import app
 from soravid.cli.common import (
+    ContinueFromOption,
     Device,
     DeviceOption,
     JsonOption,
@@ -149,6 +150,7 @@ def eval_command(
     preset: PresetOption = "default",
     seconds: SecondsOption = None,
     seed: SeedOption = 0,
+    continue_from: ContinueFromOption = None,
     model: ModelOption = None,
     device: DeviceOption = Device.auto,
     out_dir: Annotated[
@@ -166,7 +168,7 @@ def eval_command(
     from soravid.evaluate import evaluate
     from soravid.pipeline import Pipeline
 
-    resolved = resolve_preset(preset, seconds=seconds, model=model)
+    resolved = resolve_preset(preset, seconds=seconds, continue_from=continue_from, model=model)
     folder = out_dir or Path(f"eval-s{seed}")
     if folder.exists() and not folder.is_dir():
         raise BadInputError(f"--out-dir is a file, not a folder: {folder}")
