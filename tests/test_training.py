@@ -18,7 +18,7 @@ from soravid.models.registry import MODEL_CONFIGS
 from soravid.training.checkpoint import decode_json, encode_json, load_checkpoint, save_checkpoint
 from soravid.training.data import CaptionStyle, ShapesClips
 from soravid.training.export import export_model, final_losses, running_mean
-from soravid.training.recipes import RECIPES, DiTStage, TrainRecipe, get_recipe
+from soravid.training.recipes import EMBEDDED_RECIPE, RECIPES, DiTStage, TrainRecipe, get_recipe
 from soravid.training.trainer import (
     DistillObjective,
     detail_crops,
@@ -30,7 +30,7 @@ from soravid.training.trainer import (
     train,
 )
 from soravid.video import probe_video
-from soravid.weights import load_model, read_metadata
+from soravid.weights import describe_model, embedded_model_path, load_model, read_metadata
 from soravid.world.measure import measure_frame
 from soravid.world.spec import object_extent
 
@@ -296,4 +296,12 @@ def test_every_recipe_trains_a_model_config_it_fits() -> None:
         config = MODEL_CONFIGS[recipe.model]
         assert (recipe.distill.steps > 0) == config.dit.guidance_embedding, name
     assert MODEL_CONFIGS["shapes-placed"].dit.placement
-    assert not MODEL_CONFIGS["shapes"].dit.placement  # the shipped weights' config, unchanged
+    assert not MODEL_CONFIGS["shapes"].dit.placement  # the earlier weights' config, unchanged
+    assert RECIPES[EMBEDDED_RECIPE].model == "shapes-placed"  # soravid train's default
+
+
+def test_the_embedded_weights_were_trained_by_the_embedded_recipe() -> None:
+    """The shipped file records the recipe that made it; `soravid train`'s default must be
+    that recipe, so its one documented command reproduces them."""
+    trained = describe_model(embedded_model_path())["training"]
+    assert trained["recipe"] == get_recipe(EMBEDDED_RECIPE).to_dict()

@@ -10,17 +10,20 @@ import typer
 from soravid.cli.app import app
 from soravid.cli.common import QuietOption, console, is_animated
 from soravid.errors import BadInputError
+from soravid.training.recipes import EMBEDDED_RECIPE
 
 if TYPE_CHECKING:
     from soravid.training.trainer import TrainEvent
 
 EXAMPLES = """Examples:
 
-  soravid train --recipe shapes --out runs/shapes        # the embedded model (about 2 h, 2 cores)
+  soravid train --out runs/shapes          # the embedded model's recipe (about 80 min, 2 cores)
 
-  soravid train --recipe shapes --out runs/shapes --resume   # continue after an interruption
+  soravid train --out runs/shapes --resume   # continue after an interruption
 
-  soravid train --recipe shapes --out runs/shapes --export soravid/weights/shapes.safetensors
+  soravid train --out runs/shapes --export soravid/weights/shapes.safetensors
+
+  soravid train --recipe tiny --out runs/tiny   # seconds: a model for tests
 
   torchrun --standalone --nproc-per-node 8 -m soravid train --recipe S --out runs/S   # 8 GPUs
 """
@@ -28,7 +31,9 @@ EXAMPLES = """Examples:
 
 @app.command(epilog=EXAMPLES)
 def train(
-    recipe: Annotated[str, typer.Option("--recipe", help="Named training recipe.")] = "shapes",
+    recipe: Annotated[
+        str, typer.Option("--recipe", help="Named training recipe (default: the embedded model's).")
+    ] = EMBEDDED_RECIPE,
     out: Annotated[
         Path, typer.Option("--out", help="Run folder: checkpoint, model, loss curves.")
     ] = Path("runs/shapes"),

@@ -134,8 +134,11 @@ class TrainRecipe:
 # shapes-placed's DiT stage, which shapes-context varies.
 PLACED_DIT = DiTStage(steps=2600, opening_pool=512, opening_refresh=16, object_weight=12.0)
 
+# The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s default.
+EMBEDDED_RECIPE = "shapes-placed-long"
+
 RECIPES: dict[str, TrainRecipe] = {
-    # The embedded model: 104 minutes measured on 2 CPU cores (README, "The embedded model").
+    # The embedded model before shapes-placed-long: 104 minutes measured on 2 slower cores.
     "shapes": TrainRecipe(),
     # The same with the placement map (README, "The embedded model"), openings drawn from a
     # pool of 512 encoded first frames per canvas, 16 of them replaced per opening step, and
@@ -159,13 +162,13 @@ RECIPES: dict[str, TrainRecipe] = {
             canvas_weights=[3.0, 1.0, 1.0, 1.0],
         ),
     ),
-    # shapes-placed for 2 cores that multiply 6x faster than those the recipes above were
-    # timed on (AMX; float32 matmul 360 GFLOP/s, not 60): the DiT stage at about 2 steps/s
-    # has room for 8,000 steps in two hours, the autoencoder for 3,000 (its 2,500-step
-    # predecessor re-encoded 23 of 24 clips right, against 10 of 12 for 1,200). One context
-    # frame and one flow time per window, as generation runs; half the windows start at a
-    # clip's first frame, the chunk that generation loses its subject in; the default
-    # canvas three times as often as each other one.
+    # The embedded model (78 minutes measured): shapes-placed for 2 cores that multiply 6x
+    # faster than those the recipes above were timed on (AMX; float32 matmul 360 GFLOP/s, not
+    # 60). The DiT stage runs at about 2 steps/s: 8,000 steps; the autoencoder 3,000 (its
+    # 2,500-step predecessor re-encoded 23 of 24 clips right, against 10 of 12 for 1,200).
+    # One context frame and one flow time per window, as generation runs; half the windows
+    # start at a clip's first frame, the chunk that generation lost its subject in; the
+    # default canvas three times as often as each other one.
     "shapes-placed-long": TrainRecipe(
         model="shapes-placed",
         autoencoder=AutoencoderStage(steps=3000),
