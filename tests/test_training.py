@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,14 @@ from soravid.models.registry import MODEL_CONFIGS
 from soravid.training.checkpoint import decode_json, encode_json, load_checkpoint, save_checkpoint
 from soravid.training.data import CaptionStyle, ShapesClips
 from soravid.training.export import export_model, final_losses, running_mean
-from soravid.training.recipes import EMBEDDED_RECIPE, RECIPES, DiTStage, TrainRecipe, get_recipe
+from soravid.training.recipes import (
+    EMBEDDED_RECIPE,
+    RECIPES,
+    AutoencoderStage,
+    DiTStage,
+    TrainRecipe,
+    get_recipe,
+)
 from soravid.training.trainer import (
     DistillObjective,
     detail_crops,
@@ -28,9 +36,16 @@ from soravid.training.trainer import (
     new_state,
     start_distillation,
     train,
+    training_autocast,
 )
 from soravid.video import probe_video
-from soravid.weights import describe_model, embedded_model_path, load_model, read_metadata
+from soravid.weights import (
+    describe_model,
+    embedded_model_path,
+    load_model,
+    native_cpu_bfloat16,
+    read_metadata,
+)
 from soravid.world.measure import measure_frame
 from soravid.world.spec import object_extent
 
@@ -304,4 +319,22 @@ def test_the_embedded_weights_were_trained_by_the_embedded_recipe() -> None:
     """The shipped file records the recipe that made it; `soravid train`'s default must be
     that recipe, so its one documented command reproduces them."""
     trained = describe_model(embedded_model_path())["training"]
-    assert trained["recipe"] == get_recipe(EMBEDDED_RECIPE).to_dict()
+    assert TrainRecipe.from_dict(trained["recipe"]) == get_recipe(EMBEDDED_RECIPE)
+
+
+def test_cpu_bfloat16_is_the_dit_stages_choice_and_needs_native_support() -> None:
+    cpu = torch.device("cpu")
+    with training_autocast(cpu, DiTStage()):
+        assert not torch.is_autocast_enabled("cpu")  # float32 unless asked
+    with training_autocast(cpu, AutoencoderStage()):
+        assert not torch.is_autocast_enabled("cpu")
+    with training_autocast(cpu, DiTStage(cpu_bfloat16=True)):
+        assert torch.is_autocast_enabled("cpu") == native_cpu_bfloat16()
+
+
+def test_a_dit_stage_in_cpu_bfloat16_trains(tmp_path: Path) -> None:
+    recipe = get_recipe("tiny")
+    recipe.dit.cpu_bfloat16 = True
+    state = train(recipe, tmp_path / "run")
+    dit_losses = [loss for stage, _, loss in state.losses if stage == "dit"]
+    assert len(dit_losses) == recipe.dit.steps and all(math.isfinite(x) for x in dit_losses)

@@ -15,10 +15,12 @@ batch, so W ranks with accumulate A train the same weights as one process with W
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from soravid.distributed import (
     all_gather_objects,
@@ -49,7 +52,7 @@ from soravid.training.checkpoint import (
 from soravid.training.data import CaptionStyle, DataShard
 from soravid.training.latents import LatentPool, object_loss_weight
 from soravid.training.recipes import AutoencoderStage, DistillStage, DiTStage, TrainRecipe
-from soravid.weights import autocast
+from soravid.weights import autocast, native_cpu_bfloat16
 from soravid.world import CAPTION_VOCABULARY
 
 STAGES = ("autoencoder", "dit", "distill", "done")
@@ -570,7 +573,7 @@ def train_step(state: TrainState, run: StageRun) -> float:
     total = torch.zeros((), device=state.device)
     for index, shard in enumerate(state.shards):
         with sync_gradients(run.module, sync=index == len(state.shards) - 1):
-            with autocast(state.device, training=True):  # bfloat16 on GPUs; float32 on CPU
+            with training_autocast(state.device, run.hyper):
                 loss = run.micro_loss(shard) / len(state.shards)
             loss.backward()
         total += loss.detach()
@@ -579,6 +582,19 @@ def train_step(state: TrainState, run: StageRun) -> float:
     )
     run.optimizer.step()
     return all_reduce_mean(total)
+
+
+def training_autocast(device: torch.device, hyper: object) -> AbstractContextManager:
+    """bfloat16 autocast on GPUs. On a CPU float32, unless the DiT stage asks for bfloat16
+    (DiTStage.cpu_bfloat16) and the CPU multiplies it natively; attention then runs in the
+    math kernel, as the CPU flash kernel's backward took 5x its forward."""
+    wanted = isinstance(hyper, DiTStage) and hyper.cpu_bfloat16
+    if not (wanted and device.type == "cpu" and native_cpu_bfloat16()):
+        return autocast(device, training=True)
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
+    stack.enter_context(sdpa_kernel([SDPBackend.MATH]))
+    return stack
 
 
 def set_learning_rate(
