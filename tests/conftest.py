@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import signal
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,9 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
     save_model(make_tiny_model(), path)
     return path
+
+
+def default_sigint() -> None:
+    """Popen preexec_fn: Ctrl-C acts in the child as in a terminal, even when this test run
+    ignores SIGINT (as a shell without job control starts its background jobs)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from soravid.cli import app
 from soravid.video import probe_video
+from tests.conftest import default_sigint
 
 runner = CliRunner()
 TINY_CLIP = ["-p", "square", "--width", "32", "--height", "32", "--steps", "2", "--device", "cpu"]
@@ -113,6 +114,7 @@ def test_ctrl_c_leaves_whole_clips_and_a_rerun_makes_exactly_the_missing(
         text=True,
         stdout=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=default_sigint,
     )
     wait_for(lambda: clips(out_dir) - partial(out_dir), process)  # one clip is finished
     wait_for(lambda: partial(out_dir), process, patience=5.0)

@@ -18,6 +18,7 @@ from soravid.cli import app
 from soravid.cli.app import SoravidGroup
 from soravid.cli.common import ProgressView, default_output_path, is_animated, slugify
 from soravid.errors import BadInputError, GenerationError
+from tests.conftest import default_sigint
 
 runner = CliRunner()
 
@@ -243,7 +244,9 @@ def test_ctrl_c_while_writing_exits_130_and_leaves_nothing(tmp_path, tiny_model_
     command = [sys.executable, "-c", SLOW_SORAVID, "generate", "a red ball", "-o", "clip.mp4"]
     command += ["--model", str(tiny_model_path), "--preset", "square", "--seconds", "60"]
     command += ["--width", "32", "--height", "32", "--device", "cpu"]
-    process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint
+    )
     try:
         deadline = time.monotonic() + 60
         while not list(tmp_path.glob("*.tmp.mp4")) and process.poll() is None:
