@@ -175,3 +175,18 @@ def test_fewer_frames_than_announced_is_a_read_error() -> None:
     )
     with pytest.raises(VideoReadError, match="ended after 8 of its 12 frames"):
         judge_frames(frames, 8, 12, WorldAttributes())
+
+
+def test_a_bounce_that_runs_through_an_edge_is_no_bounce() -> None:
+    """The same bouncing clip moved half a canvas over: the object's velocities are unchanged,
+    but it is drawn across the edges, which a bouncing object never is."""
+    attrs = WorldAttributes(
+        background="black", colour="red", shape="square", size="large", motion="bouncing"
+    )
+    frames = list(render_frames(attrs, 96, 64, 8, 5, seed=0))
+    bounce = judge_frames(iter(frames), 8, len(frames), attrs)[0]
+    assert bounce.measured["motion"] == "bouncing" and bounce.values["across_edge_px"] == 0
+    wrapped = [np.roll(frame, (32, 48), axis=(0, 1)) for frame in frames]
+    window = judge_frames(iter(wrapped), 8, len(wrapped), attrs)[0]
+    assert window.values["across_edge_px"] >= 3 and not window.checks["motion"]
+    assert window.checks["shape"] and window.checks["size"]  # measured whole across the edge

@@ -40,6 +40,9 @@ ONE_OBJECT_SHARE = 0.9  # frames that must show exactly one object
 SHAPE_TOLERANCE = 0.5  # the best template may mismatch by at most this share of the area
 SIZE_TOLERANCE = 1.3  # the extent may be this factor off the contract's D
 CHECKS = ("object", *ATTRIBUTE_NAMES)
+# A bouncing object stays whole inside the canvas; one seen this many pixels across an edge
+# ran through it (a blurred edge pixel or two at the turn is allowed).
+BOUNCE_ACROSS_EDGE = 3.0
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,10 @@ def judge_window(
     motion = measure_motion([m.centre for m in measures], fps, canvas)
     measured["motion"] = classify_motion(motion)
     values["motion"] = motion.to_dict() if motion else None
+    across_edge = max((m.across_edge for m in seen), default=0.0)
+    values["across_edge_px"] = round(across_edge, 1)
+    if measured["motion"] == "bouncing" and across_edge >= BOUNCE_ACROSS_EDGE:
+        measured["motion"] = None  # it wraps around the torus: a straight diagonal, not a bounce
     checks = {"object": one_object >= ONE_OBJECT_SHARE}
     for name in ATTRIBUTE_NAMES:
         wanted = getattr(expected, name)

@@ -49,6 +49,9 @@ class FrameMeasure:
     colour_rgb: np.ndarray | None = None  # (3,) median colour of the object's core
     centre: tuple[float, float] | None = None  # (x, y) pixel centroid, on the torus
     fit: ShapeFit | None = None
+    # Pixels the object reaches across a canvas edge (the smaller of its two parts; 0 when
+    # whole inside): a bouncing object never does.
+    across_edge: float = 0.0
 
 
 def border_median(frame: np.ndarray) -> np.ndarray:
@@ -91,6 +94,15 @@ def _union_labels(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         labels = hooked
 
 
+def _across_seam(coords: np.ndarray, period: int) -> float:
+    """How far an unwrapped (contiguous) region reaches across a seam of the torus: the
+    smaller of its two parts' extents in pixels, 0 when it crosses none."""
+    seam = np.floor(coords.max() / period) * period
+    if coords.min() >= seam:
+        return 0.0
+    return float(min(coords.max() + 1 - seam, seam - coords.min()))
+
+
 def _unwrap(values: np.ndarray, period: int) -> np.ndarray:
     """Coordinates of a region that may cross the torus seam, made contiguous (float)."""
     shifted = (values - values[0] + period / 2) % period - period / 2
@@ -115,7 +127,8 @@ def measure_frame(frame: np.ndarray) -> FrameMeasure:
     ys, xs = _unwrap(ys, height), _unwrap(xs, width)
     centre = (float(xs.mean() + 0.5) % width, float(ys.mean() + 0.5) % height)
     coverage = _coverage_box(pixels, background, colour, (ys.astype(int), xs.astype(int)))
-    return FrameMeasure(background, objects, colour, centre, fit_shapes(coverage))
+    across = max(_across_seam(xs, width), _across_seam(ys, height))
+    return FrameMeasure(background, objects, colour, centre, fit_shapes(coverage), across)
 
 
 def _coverage_box(
