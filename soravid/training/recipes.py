@@ -138,6 +138,16 @@ class TrainRecipe:
 
 # shapes-placed's DiT stage, which shapes-context varies.
 PLACED_DIT = DiTStage(steps=2600, opening_pool=512, opening_refresh=16, object_weight=12.0)
+# The same as generation runs, as the recipe probes ran it (README, "Where the loss goes"): one
+# context frame, one flow time per window, a fifth of the steps openings, the 96x64 default
+# canvas three times as often as each other one.
+PLACED_DIT_AS_GENERATED = replace(
+    PLACED_DIT,
+    max_context_frames=1,
+    per_frame_time_prob=0.0,
+    image_prob=0.2,
+    canvas_weights=[3.0, 1.0, 1.0, 1.0],
+)
 
 # The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s default.
 EMBEDDED_RECIPE = "shapes-placed-long"
@@ -154,38 +164,18 @@ RECIPES: dict[str, TrainRecipe] = {
     # motion worse (README, "Where the loss goes"), so it is not shipped.
     "shapes-placed": TrainRecipe(model="shapes-placed", dit=PLACED_DIT),
     # shapes-placed on model shapes-context (the last context frame beside each frame made),
-    # as the recipe probes ran it (README, "Where the loss goes"): one context frame, no
-    # per-frame times, a fifth of the steps openings, the 96x64 default canvas three times as
-    # often as each other one.
-    "shapes-context": TrainRecipe(
-        model="shapes-context",
-        dit=replace(
-            PLACED_DIT,
-            max_context_frames=1,
-            per_frame_time_prob=0.0,
-            image_prob=0.2,
-            canvas_weights=[3.0, 1.0, 1.0, 1.0],
-        ),
-    ),
+    # trained as generation runs.
+    "shapes-context": TrainRecipe(model="shapes-context", dit=PLACED_DIT_AS_GENERATED),
     # The embedded model (78 minutes measured): shapes-placed for 2 cores that multiply 6x
     # faster than those the recipes above were timed on (AMX; float32 matmul 360 GFLOP/s, not
     # 60). The DiT stage runs at about 2 steps/s: 8,000 steps; the autoencoder 3,000 (its
     # 2,500-step predecessor re-encoded 23 of 24 clips right, against 10 of 12 for 1,200).
-    # One context frame and one flow time per window, as generation runs; half the windows
-    # start at a clip's first frame, the chunk that generation lost its subject in; the
-    # default canvas three times as often as each other one.
+    # Trained as generation runs, half the windows starting at a clip's first frame, the
+    # chunk that generation lost its subject in.
     "shapes-placed-long": TrainRecipe(
         model="shapes-placed",
         autoencoder=AutoencoderStage(steps=3000),
-        dit=replace(
-            PLACED_DIT,
-            steps=8000,
-            max_context_frames=1,
-            per_frame_time_prob=0.0,
-            image_prob=0.2,
-            start_prob=0.5,
-            canvas_weights=[3.0, 1.0, 1.0, 1.0],
-        ),
+        dit=replace(PLACED_DIT_AS_GENERATED, steps=8000, start_prob=0.5),
     ),
     # GPU recipes (README: memory and time per GPU, from benchmarks/train_cost.py). Canvases
     # of the shapes recipe's aspects at twice (S) and four times (B) the side; batch_size is
