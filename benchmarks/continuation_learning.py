@@ -157,8 +157,7 @@ def judge(
                     guess = extrapolate(latents[:, :, start - 1 : start + 1], WINDOW - 1)
                 else:
                     guess = truth[:, :, :1].expand(-1, -1, WINDOW - 1, -1, -1)
-                times = torch.full((len(captions), WINDOW - 1), continue_from)
-                start_from[:, :, 1:] = interpolate(guess, noise[:, :, 1:], times)
+                start_from[:, :, 1:] = interpolate(guess, noise[:, :, 1:], continue_from)
             context = truth[:, :, :1]
             made = denoise(velocity, start_from, context, 1, schedule, 3.0, context_time=0.05)
         at_one = torch.cat([truth[:, :, :1], noise[:, :, 1:]], dim=2)

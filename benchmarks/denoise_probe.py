@@ -54,7 +54,7 @@ def probe(
     with placement is told `centre`, where the clip's object starts."""
     latent = model.autoencoder.encode(from_uint8_frames(clip))  # (1, C, Tl, h, w)
     noise = make_noise(tuple(latent.shape), seed)
-    noisy = interpolate(latent, noise, torch.full(latent.shape[:1] + latent.shape[2:3], start))
+    noisy = interpolate(latent, noise, start)
     one_pass, two_pass = split_guidance(model, guidance)
     text = model.encode_text([caption, ""] if two_pass != 1.0 else [caption])
     schedule = schedule_from(start, steps, model.config.schedule_shift)

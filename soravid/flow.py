@@ -25,8 +25,11 @@ def make_noise(shape: tuple[int, ...], seed: int) -> Tensor:
     return torch.randn(shape, generator=generator)
 
 
-def interpolate(x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
-    """x_t = (1 - t) * x0 + t * noise, with t (B, T) broadcast over (B, C, T, H, W)."""
+def interpolate(x0: Tensor, noise: Tensor, t: Tensor | float) -> Tensor:
+    """x_t = (1 - t) * x0 + t * noise, with t (B, T) broadcast over (B, C, T, H, W), or one
+    time for every frame."""
+    if not isinstance(t, Tensor):
+        t = torch.full((x0.shape[0], x0.shape[2]), t, device=x0.device)
     t = t[:, None, :, None, None].to(x0.dtype)
     return (1 - t) * x0 + t * noise
 
@@ -152,8 +155,7 @@ def _noised_context(
         return None
     if context is None or context.shape[2] != frames:
         raise ValueError(f"denoise needs {frames} context frames, got {_frames_of(context)}")
-    t = torch.full((noise.shape[0], frames), time, device=noise.device)
-    return interpolate(context.to(noise.dtype), noise[:, :, :frames], t)
+    return interpolate(context.to(noise.dtype), noise[:, :, :frames], time)
 
 
 def _frames_of(context: Tensor | None) -> int:

@@ -478,8 +478,7 @@ class Pipeline:
         if start < 1:
             guess = extrapolate(history, chunk.new).to(noise.dtype)  # (1, C, new, h, w)
             fresh = noise[:, :, chunk.context :]  # the new frames' noise
-            times = torch.full(fresh.shape[:1] + fresh.shape[2:3], start, device=noise.device)
-            noise[:, :, chunk.context :] = interpolate(guess, fresh, times)
+            noise[:, :, chunk.context :] = interpolate(guess, fresh, start)
         schedule = time_schedule(preset.steps, self.model.config.schedule_shift, start)
         skipped = preset.steps - (len(schedule) - 1)  # progress counts them as done
         one_pass, two_pass = split_guidance(self.model, preset.guidance)

@@ -183,3 +183,8 @@ def test_guidance_stops_below_guidance_until() -> None:
     assert batches == [2, 2, 1, 1]
     # Two guided steps of size 0.25 move by 3 each, two plain ones by 1 each.
     torch.testing.assert_close(out, torch.full_like(noise, -0.25 * (3 + 3 + 1 + 1)))
+
+
+def test_interpolate_takes_one_time_for_every_frame() -> None:
+    x0, noise = torch.randn(2, 3, 4, 5, 5), torch.randn(2, 3, 4, 5, 5)
+    assert torch.equal(interpolate(x0, noise, 0.3), interpolate(x0, noise, torch.full((2, 4), 0.3)))
