@@ -32,7 +32,7 @@ from soravid.training.checkpoint import CHECKPOINT_NAME
 from soravid.training.export import export_model, final_losses
 from soravid.training.recipes import TrainRecipe, get_recipe
 from soravid.training.trainer import TrainEvent, new_state, save, train
-from soravid.weights import load_model
+from soravid.weights import embedded_model_path, load_model
 
 
 def probe_recipe(name: str, steps: int, changes: list[str]) -> TrainRecipe:
@@ -68,8 +68,9 @@ def main() -> None:
     parser.add_argument(
         "--autoencoder",
         type=Path,
-        default=Path("runs/placed-objw/model.safetensors"),
-        help="a trained model of the recipe's kind, whose autoencoder is used",
+        default=embedded_model_path(),
+        help="a trained model of the recipe's kind, whose autoencoder is used (default: the "
+        "embedded model)",
     )
     parser.add_argument("--steps", type=int, default=1000, help="DiT steps")
     parser.add_argument("--set", nargs="*", default=[], help="recipe fields: dit.image_prob=0")
