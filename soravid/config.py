@@ -51,9 +51,10 @@ class SamplerConfig:
     # Guidance only while the flow time is above this (1 = noise, 0 = data): the layout is set
     # at high noise, and the steps below it then cost one model pass instead of two.
     guidance_until: float = 0.0
-    # Frames that continue a clip start at this flow time from its last frame moved as the clip
-    # last moved (motion.extrapolate), not from noise at 1: the subject is kept, and the
-    # steps above it are saved. 1: from noise.
+    # Frames that continue a clip start at this flow time from a clean frame (the clip's opening,
+    # or the last frame of a clip being continued) moved to where the subject is and on as it
+    # last moved (motion.extrapolate), not from noise at 1: the subject is kept, and the steps
+    # above it are saved. 1: from noise.
     continue_from: float = 1.0
 
 

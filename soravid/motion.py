@@ -6,6 +6,11 @@ subject again in the context, and a small DiT loses it (README, "Continuing from
 motion"); started from the last frame carried along, they only refine it. The motion is one
 shift of the whole latent frame, read from the peak of the circular cross-correlation of the
 last two frames (the shapes world is a torus; elsewhere it is the dominant motion).
+
+What is carried on can be an earlier, cleaner frame than the last (the sampler's reference:
+a clip's opening, or the last frame of a clip it continues), moved to where the last frame has
+the subject: the last frame holds the model's own artefacts, and carried on from chunk to chunk
+they breed until the subject is lost (README, "Continuing from the last motion").
 """
 
 from __future__ import annotations
@@ -33,13 +38,18 @@ def foreground(frame: Tensor) -> Tensor:
     return frame - frame.flatten(2).median(dim=2).values[..., None, None]
 
 
-def extrapolate(history: Tensor, frames: int) -> Tensor:
-    """History (B, C, T >= 2, h, w) -> (B, C, frames, h, w): its last frame moved on by the
-    shift between its last two, once per frame, wrapping round the edges."""
+def extrapolate(history: Tensor, frames: int, reference: Tensor | None = None) -> Tensor:
+    """History (B, C, T >= 2, h, w) -> (B, C, frames, h, w): `reference` (B, C, h, w; default
+    the last frame) moved to where the last frame has its subject, then on by the shift
+    between the last two frames, once per frame, wrapping round the edges."""
     last = history[:, :, -1]
-    shift = frame_shift(history[:, :, -2], last)
+    reference = last if reference is None else reference
+    to_last = frame_shift(reference, last)
+    step = frame_shift(history[:, :, -2], last)
     rows = []
-    for frame, (dy, dx) in zip(last, shift.tolist(), strict=True):
-        steps = [torch.roll(frame, (k * dy, k * dx), dims=(1, 2)) for k in range(1, frames + 1)]
+    for frame, (ry, rx), (dy, dx) in zip(reference, to_last.tolist(), step.tolist(), strict=True):
+        steps = [
+            torch.roll(frame, (ry + k * dy, rx + k * dx), dims=(1, 2)) for k in range(1, frames + 1)
+        ]
         rows.append(torch.stack(steps, dim=1))  # (C, frames, h, w)
     return torch.stack(rows)

@@ -433,9 +433,14 @@ class Pipeline:
         with torch.inference_mode(), autocast(self.device):
             text = self._text(request.prompt, preset.guidance)
             decode_cache = autoencoder.decode_cache(history)
+            # What continuing chunks carry on (motion.extrapolate): the last frame of a clip
+            # being continued, else the clip's first latent frame, made alone from noise.
+            reference = history[:, :, -1] if history.shape[2] else None
             remaining = preset.frames
             for chunk in chunks:
-                new = self._denoise_chunk(chunk, history, text, request, clock)
+                new = self._denoise_chunk(chunk, history, reference, text, request, clock)
+                if reference is None:
+                    reference = new[:, :, 0]
                 video = autoencoder.decode(new, decode_cache)
                 history = torch.cat([history, new], dim=2)[:, :, -keep:]
                 clock.report("decode", chunk.index + 1, preset.steps)
@@ -464,6 +469,7 @@ class Pipeline:
         self,
         chunk: Chunk,
         history: Tensor,
+        reference: Tensor | None,
         text: TextEmbedding,
         request: GenerationRequest,
         clock: ProgressClock,
@@ -476,7 +482,7 @@ class Pipeline:
         preset = request.preset
         start = chunk_start(preset, chunk, history.shape[2])
         if start < 1:
-            guess = extrapolate(history, chunk.new).to(noise.dtype)  # (1, C, new, h, w)
+            guess = extrapolate(history, chunk.new, reference).to(noise.dtype)  # (1, C, new, h, w)
             fresh = noise[:, :, chunk.context :]  # the new frames' noise
             noise[:, :, chunk.context :] = interpolate(guess, fresh, start)
         schedule = time_schedule(preset.steps, self.model.config.schedule_shift, start)

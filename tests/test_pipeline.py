@@ -315,3 +315,34 @@ def test_continuing_from_the_last_motion_starts_part_noised(pipeline: Pipeline) 
     assert (
         pipeline.plan(warm).model_passes < pipeline.plan(request(seconds=2.0, steps=4)).model_passes
     )
+
+
+def test_continuing_chunks_carry_on_the_opening_or_the_last_given_frame(
+    pipeline: Pipeline, monkeypatch
+) -> None:
+    """The warm start moves a clean frame to where the subject is (motion.extrapolate): a new
+    clip's opening latent frame, or the last frame of the clip being continued, never the
+    model's latest output."""
+    import soravid.pipeline as pipeline_module
+
+    made, references = [], []
+    denoise_chunk, extrapolate = Pipeline._denoise_chunk, pipeline_module.extrapolate
+
+    def record_chunk(self, chunk, *args):
+        made.append(denoise_chunk(self, chunk, *args))
+        return made[-1]
+
+    def record_reference(history, frames, reference=None):
+        references.append(reference.clone())
+        return extrapolate(history, frames, reference)
+
+    monkeypatch.setattr(Pipeline, "_denoise_chunk", record_chunk)
+    monkeypatch.setattr(pipeline_module, "extrapolate", record_reference)
+    clip = list(pipeline.frames(request(seconds=3.0, steps=2, continue_from=0.6)))
+    assert len(references) >= 2  # chunks 3 and on
+    assert all(torch.equal(r, made[0][:, :, 0]) for r in references)
+
+    references.clear()
+    context = pipeline.encode_context(clip)
+    list(pipeline.frames(request(seconds=2.0, steps=2, continue_from=0.6), context=context))
+    assert references and all(torch.equal(r, context[:, :, -1]) for r in references)
