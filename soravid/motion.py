@@ -9,8 +9,9 @@ last two frames (the shapes world is a torus; elsewhere it is the dominant motio
 
 What is carried on can be an earlier, cleaner frame than the last (the sampler's reference:
 a clip's opening, or the last frame of a clip it continues), moved to where the last frame has
-the subject: the last frame holds the model's own artefacts, and carried on from chunk to chunk
-they breed until the subject is lost (README, "Continuing from the last motion").
+the subject (`carry`): the last frame holds the model's own artefacts, and carried on from
+chunk to chunk they breed until the subject is lost (README, "Continuing from the last
+motion").
 """
 
 from __future__ import annotations
@@ -38,18 +39,22 @@ def foreground(frame: Tensor) -> Tensor:
     return frame - frame.flatten(2).median(dim=2).values[..., None, None]
 
 
+def carry(reference: Tensor, last: Tensor) -> Tensor:
+    """(B, C, h, w) `reference` moved by whole cells to where `last` has its subject."""
+    return roll_each(reference, frame_shift(reference, last))
+
+
 def extrapolate(history: Tensor, frames: int, reference: Tensor | None = None) -> Tensor:
     """History (B, C, T >= 2, h, w) -> (B, C, frames, h, w): `reference` (B, C, h, w; default
-    the last frame) moved to where the last frame has its subject, then on by the shift
+    the last frame) carried to where the last frame has its subject, then on by the shift
     between the last two frames, once per frame, wrapping round the edges."""
     last = history[:, :, -1]
-    reference = last if reference is None else reference
-    to_last = frame_shift(reference, last)
+    start = last if reference is None else carry(reference, last)
     step = frame_shift(history[:, :, -2], last)
-    rows = []
-    for frame, (ry, rx), (dy, dx) in zip(reference, to_last.tolist(), step.tolist(), strict=True):
-        steps = [
-            torch.roll(frame, (ry + k * dy, rx + k * dx), dims=(1, 2)) for k in range(1, frames + 1)
-        ]
-        rows.append(torch.stack(steps, dim=1))  # (C, frames, h, w)
-    return torch.stack(rows)
+    return torch.stack([roll_each(start, k * step) for k in range(1, frames + 1)], dim=2)
+
+
+def roll_each(frames: Tensor, shifts: Tensor) -> Tensor:
+    """(B, C, h, w) frames, each rolled by its own (dy, dx) of `shifts` (B, 2)."""
+    pairs = zip(frames, shifts.tolist(), strict=True)
+    return torch.stack([torch.roll(frame, tuple(shift), dims=(1, 2)) for frame, shift in pairs])

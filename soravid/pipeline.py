@@ -31,7 +31,7 @@ from soravid.models.dit import ContextCache
 from soravid.models.placement import random_centre
 from soravid.models.registry import SoravidModel, build_model
 from soravid.models.text import TextEmbedding
-from soravid.motion import extrapolate
+from soravid.motion import carry, extrapolate
 from soravid.weights import (
     autocast,
     load_model,
@@ -482,6 +482,10 @@ class Pipeline:
         preset = request.preset
         start = chunk_start(preset, chunk, history.shape[2])
         if start < 1:
+            # The chunk goes on from the reference where the subject is now, as its last context
+            # frame too: the model's own last frame would carry its artefacts on.
+            held = carry(reference, history[:, :, -1])  # (1, C, h, w)
+            context = torch.cat([context[:, :, :-1], held[:, :, None]], dim=2)
             guess = extrapolate(history, chunk.new, reference).to(noise.dtype)  # (1, C, new, h, w)
             fresh = noise[:, :, chunk.context :]  # the new frames' noise
             noise[:, :, chunk.context :] = interpolate(guess, fresh, start)

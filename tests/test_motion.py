@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from soravid.motion import extrapolate, frame_shift
+from soravid.motion import carry, extrapolate, frame_shift
 
 
 def latent_frame(batch: int = 2, background: float = 0.5) -> torch.Tensor:
@@ -45,3 +45,10 @@ def test_a_reference_frame_is_carried_to_where_the_last_frame_has_the_subject() 
     future = extrapolate(torch.stack([before, last], dim=2), 2, reference)
     for k in range(2):
         assert torch.equal(future[:, :, k], torch.roll(reference, (1, 4 + 2 * (k + 1)), (2, 3)))
+
+
+def test_carry_moves_the_reference_to_where_the_subject_is() -> None:
+    reference = latent_frame()
+    last = torch.roll(reference, (-2, 5), dims=(2, 3))
+    last[:, :, 0, 0] += 1.5  # a speck of the last frame's own: not carried
+    assert torch.equal(carry(reference, last), torch.roll(reference, (-2, 5), dims=(2, 3)))

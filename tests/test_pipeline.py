@@ -11,6 +11,7 @@ import torch
 from soravid import weights as weights_module
 from soravid.config import ResolvedPreset
 from soravid.errors import BadInputError
+from soravid.motion import carry
 from soravid.pipeline import (
     Chunk,
     GenerationRequest,
@@ -317,16 +318,17 @@ def test_continuing_from_the_last_motion_starts_part_noised(pipeline: Pipeline) 
     )
 
 
-def test_continuing_chunks_carry_on_the_opening_or_the_last_given_frame(
+def test_continuing_chunks_go_on_from_the_opening_or_the_last_given_frame(
     pipeline: Pipeline, monkeypatch
 ) -> None:
-    """The warm start moves a clean frame to where the subject is (motion.extrapolate): a new
-    clip's opening latent frame, or the last frame of the clip being continued, never the
-    model's latest output."""
+    """A warm-started chunk goes on from a clean frame (motion.carry): a new clip's opening
+    latent frame, or the last frame of the clip being continued, carried to where the subject
+    is, as its context and as its start; never the model's latest output."""
     import soravid.pipeline as pipeline_module
 
-    made, references = [], []
+    made, references, contexts = [], [], []
     denoise_chunk, extrapolate = Pipeline._denoise_chunk, pipeline_module.extrapolate
+    denoise = pipeline_module.denoise
 
     def record_chunk(self, chunk, *args):
         made.append(denoise_chunk(self, chunk, *args))
@@ -336,11 +338,22 @@ def test_continuing_chunks_carry_on_the_opening_or_the_last_given_frame(
         references.append(reference.clone())
         return extrapolate(history, frames, reference)
 
+    def record_context(velocity, noise, context, *args, **kwargs):
+        contexts.append(None if context is None else context.clone())
+        return denoise(velocity, noise, context, *args, **kwargs)
+
     monkeypatch.setattr(Pipeline, "_denoise_chunk", record_chunk)
     monkeypatch.setattr(pipeline_module, "extrapolate", record_reference)
+    monkeypatch.setattr(pipeline_module, "denoise", record_context)
     clip = list(pipeline.frames(request(seconds=3.0, steps=2, continue_from=0.6)))
+    opening = made[0][:, :, 0]
     assert len(references) >= 2  # chunks 3 and on
-    assert all(torch.equal(r, made[0][:, :, 0]) for r in references)
+    assert all(torch.equal(r, opening) for r in references)
+    warm = range(len(made) - len(references), len(made))
+    for chunk in warm:
+        expected = carry(opening, made[chunk - 1][:, :, -1])
+        assert torch.equal(contexts[chunk][:, :, -1], expected)
+        assert not torch.equal(contexts[chunk][:, :, -1], made[chunk - 1][:, :, -1])
 
     references.clear()
     context = pipeline.encode_context(clip)
