@@ -108,8 +108,8 @@ ContinueFromOption = Annotated[
     float | None,
     _preset_flag(
         "--continue-from",
-        help="Flow time (0-1] a continuing chunk's new frames start at, from the last frame "
-        "carried on by its motion; 1: from noise.",
+        help="Flow time (0-1] a continuing chunk's new frames start at, from the clip's opening "
+        "(or the last frame of a clip extended) carried on by its motion; 1: from noise.",
     ),
 ]
 ModelOption = Annotated[
