@@ -38,8 +38,9 @@ _RECIPE_SETTINGS = {"fps": int, "steps": int, "guidance": (int, float), "width":
 
 
 # A clip's own frames are true ones, so its continuation starts from its last frame carried on
-# by its motion (SamplerConfig.continue_from): with the embedded model 92% of continuations
-# keep one object; from noise, the model before kept the motion in 29% (README, "extend").
+# by its motion (SamplerConfig.continue_from): with the embedded model all continuations of
+# rendered clips keep one object; from noise, an older model kept the motion in 29% (README,
+# "extend").
 # Lower values score higher by copying more, bounces running through the edges.
 CONTINUE_FROM = 0.5
 

@@ -50,7 +50,7 @@ def test_shipped_presets_resolve_to_their_canvas(name):
     width, height, seconds = SHIPPED[name]
     assert (resolved.width, resolved.height, resolved.seconds) == (width, height, seconds)
     sampler = (resolved.steps, resolved.guidance, resolved.continue_from)
-    assert resolved.fps == 8 and sampler == (8, 2.0, 0.7)  # tuned for the embedded model
+    assert resolved.fps == 8 and sampler == (8, 2.0, 0.5)  # tuned for the embedded model
     assert resolved.model == "embedded"
     assert resolved.frames == round(seconds * 8)
 

@@ -116,7 +116,7 @@ def test_continue_from_flag_skips_the_high_noise_steps_of_continuing_chunks(
     args = ["--seconds", "10", "--json", "-o", output]
     plans = [
         json.loads(dry_run(tiny_model_path, *args, *flag).stdout)
-        for flag in ([], ["--continue-from", "0.4"])
+        for flag in (["--continue-from", "1"], ["--continue-from", "0.4"])
     ]
     from_noise, warm = plans
     assert warm["chunks"] == from_noise["chunks"]

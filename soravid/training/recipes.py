@@ -150,7 +150,7 @@ PLACED_DIT_AS_GENERATED = replace(
 )
 
 # The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s default.
-EMBEDDED_RECIPE = "shapes-placed-long"
+EMBEDDED_RECIPE = "shapes-placed-bf16"
 
 RECIPES: dict[str, TrainRecipe] = {
     # The embedded model before shapes-placed-long: 104 minutes measured on 2 slower cores.
@@ -166,7 +166,7 @@ RECIPES: dict[str, TrainRecipe] = {
     # shapes-placed on model shapes-context (the last context frame beside each frame made),
     # trained as generation runs.
     "shapes-context": TrainRecipe(model="shapes-context", dit=PLACED_DIT_AS_GENERATED),
-    # The embedded model (78 minutes measured): shapes-placed for 2 cores that multiply 6x
+    # The embedded model before (78 minutes measured): shapes-placed for 2 cores that multiply 6x
     # faster than those the recipes above were timed on (AMX; float32 matmul 360 GFLOP/s, not
     # 60). The DiT stage runs at about 2 steps/s: 8,000 steps; the autoencoder 3,000 (its
     # 2,500-step predecessor re-encoded 23 of 24 clips right, against 10 of 12 for 1,200).
@@ -177,9 +177,10 @@ RECIPES: dict[str, TrainRecipe] = {
         autoencoder=AutoencoderStage(steps=3000),
         dit=replace(PLACED_DIT_AS_GENERATED, steps=8000, start_prob=0.5),
     ),
-    # shapes-placed-long trained in bfloat16 autocast (DiTStage.cpu_bfloat16), which runs the
-    # DiT about 1.5x the steps per second on these cores: 14,000 DiT steps in the time
-    # 8,000 took, since that model was still improving at 8,000.
+    # The embedded model (113 minutes measured, README "Reproducing it"): shapes-placed-long
+    # trained in bfloat16 autocast (DiTStage.cpu_bfloat16), which runs the DiT about 1.5x the
+    # steps per second on these cores: 14,000 DiT steps in the time 8,000 took, as that model
+    # was still improving at 8,000. Final DiT loss 0.140 against its 0.168.
     "shapes-placed-bf16": TrainRecipe(
         model="shapes-placed",
         autoencoder=AutoencoderStage(steps=3000),
