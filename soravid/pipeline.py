@@ -433,7 +433,7 @@ class Pipeline:
         with torch.inference_mode(), autocast(self.device):
             text = self._text(request.prompt, preset.guidance)
             decode_cache = autoencoder.decode_cache(history)
-            # What continuing chunks carry on (motion.extrapolate): the last frame of a clip
+            # What warm-started chunks go on from (motion.carry): the last frame of a clip
             # being continued, else the clip's first latent frame, made alone from noise.
             reference = history[:, :, -1] if history.shape[2] else None
             remaining = preset.frames
