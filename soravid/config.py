@@ -41,7 +41,10 @@ OVERRIDE_KEYS = {
     "continue_from": "sampler.continue_from",
 }
 # Keys only a preset file sets, and where they live in it.
-FILE_KEYS = {"guidance_until": "sampler.guidance_until"}
+FILE_KEYS = {
+    "guidance_until": "sampler.guidance_until",
+    "single_subject": "sampler.single_subject",
+}
 
 
 @dataclass
@@ -56,6 +59,10 @@ class SamplerConfig:
     # last moved (motion.extrapolate), not from noise at 1: the subject is kept, and the steps
     # above it are saved. 1: from noise.
     continue_from: float = 1.0
+    # For a model of one subject on a flat background (the shapes world): a clip's opening is
+    # cleared of all but its subject (motion.subject_only) before it is shown and carried on,
+    # since whatever stray mark it holds would be carried for the whole clip.
+    single_subject: bool = False
 
 
 @dataclass
@@ -87,6 +94,7 @@ class ResolvedPreset:
     guidance: float
     guidance_until: float = 0.0
     continue_from: float = 1.0
+    single_subject: bool = False
 
     @property
     def frames(self) -> int:
@@ -194,6 +202,7 @@ def resolve_preset(name_or_path: str = "default", **overrides: Any) -> ResolvedP
         guidance=float(given.get("guidance", preset.sampler.guidance)),
         guidance_until=float(preset.sampler.guidance_until),
         continue_from=float(given.get("continue_from", preset.sampler.continue_from)),
+        single_subject=bool(preset.sampler.single_subject),
     )
     _validate(resolved, origin)
     return resolved
@@ -292,6 +301,7 @@ def preset_yaml(resolved: ResolvedPreset, description: str = "") -> str:
             "guidance": resolved.guidance,
             "guidance_until": resolved.guidance_until,
             "continue_from": resolved.continue_from,
+            "single_subject": resolved.single_subject,
         },
     }
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

@@ -58,3 +58,50 @@ def roll_each(frames: Tensor, shifts: Tensor) -> Tensor:
     """(B, C, h, w) frames, each rolled by its own (dy, dx) of `shifts` (B, 2)."""
     pairs = zip(frames, shifts.tolist(), strict=True)
     return torch.stack([torch.roll(frame, tuple(shift), dims=(1, 2)) for frame, shift in pairs])
+
+
+def subject_only(frame: Tensor, threshold: float = 0.25) -> Tensor:
+    """(B, C, h, w) -> the same with every cell but the subject's set to the background (the
+    median cell). The subject is the 8-connected region (on the torus) of cells standing out
+    from the background by over `threshold` of the most, holding the most of that, with the
+    cells around it, where its blurred edge is. For a world of one subject on a flat
+    background (SamplerConfig.single_subject)."""
+    background = frame.flatten(2).median(dim=2).values[..., None, None]
+    strength = (frame - background).norm(dim=1)  # (B, h, w)
+    regions = [_strongest_region(cells > threshold * cells.max(), cells) for cells in strength]
+    kept = torch.stack([_grow(region) for region in regions])[:, None]  # (B, 1, h, w)
+    return torch.where(kept, frame, background)
+
+
+def _strongest_region(standing_out: Tensor, strength: Tensor) -> Tensor:
+    """(h, w) cells -> the 8-connected region of `standing_out`, wrapping round the edges, of
+    the greatest total strength."""
+    height, width = standing_out.shape
+    labels = torch.zeros(standing_out.shape, dtype=torch.long)
+    best, best_total = 0, -1.0
+    for label, (y0, x0) in enumerate(standing_out.nonzero().tolist(), start=1):
+        if labels[y0, x0]:
+            continue
+        labels[y0, x0], stack, total = label, [(y0, x0)], 0.0
+        while stack:
+            y, x = stack.pop()
+            total += float(strength[y, x])
+            for dy, dx in NEIGHBOURS:
+                ny, nx = (y + dy) % height, (x + dx) % width
+                if standing_out[ny, nx] and not labels[ny, nx]:
+                    labels[ny, nx] = label
+                    stack.append((ny, nx))
+        if total > best_total:
+            best, best_total = label, total
+    return labels == best
+
+
+def _grow(region: Tensor) -> Tensor:
+    """(h, w) region with its 8 neighbours, wrapping round the edges."""
+    grown = region.clone()
+    for shift in NEIGHBOURS:
+        grown |= torch.roll(region, shift, dims=(0, 1))
+    return grown
+
+
+NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]

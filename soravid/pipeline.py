@@ -31,7 +31,7 @@ from soravid.models.dit import ContextCache
 from soravid.models.placement import random_centre
 from soravid.models.registry import SoravidModel, build_model
 from soravid.models.text import TextEmbedding
-from soravid.motion import carry, extrapolate
+from soravid.motion import carry, extrapolate, subject_only
 from soravid.weights import (
     autocast,
     load_model,
@@ -440,6 +440,8 @@ class Pipeline:
             for chunk in chunks:
                 new = self._denoise_chunk(chunk, history, reference, text, request, clock)
                 if reference is None:
+                    if preset.single_subject:
+                        new[:, :, 0] = subject_only(new[:, :, 0])
                     reference = new[:, :, 0]
                 video = autoencoder.decode(new, decode_cache)
                 history = torch.cat([history, new], dim=2)[:, :, -keep:]

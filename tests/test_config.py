@@ -51,6 +51,7 @@ def test_shipped_presets_resolve_to_their_canvas(name):
     assert (resolved.width, resolved.height, resolved.seconds) == (width, height, seconds)
     sampler = (resolved.steps, resolved.guidance, resolved.continue_from)
     assert resolved.fps == 8 and sampler == (8, 2.0, 0.5)  # tuned for the embedded model
+    assert resolved.single_subject  # the embedded model draws one subject
     assert resolved.model == "embedded"
     assert resolved.frames == round(seconds * 8)
 
@@ -150,6 +151,10 @@ def test_a_missing_preset_file_is_named(tmp_path):
         (
             "sampler:\n  continue_from: 0\nwidth: 64\nheight: 64\n",
             "sampler.continue_from must be above 0 and at most 1",
+        ),
+        (
+            "sampler:\n  single_subject: maybe\nwidth: 64\nheight: 64\n",
+            "'sampler.single_subject': Value 'maybe' is not a valid bool",
         ),
     ],
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from soravid.motion import carry, extrapolate, frame_shift
+from soravid.motion import carry, extrapolate, frame_shift, subject_only
 
 
 def latent_frame(batch: int = 2, background: float = 0.5) -> torch.Tensor:
@@ -52,3 +52,20 @@ def test_carry_moves_the_reference_to_where_the_subject_is() -> None:
     last = torch.roll(reference, (-2, 5), dims=(2, 3))
     last[:, :, 0, 0] += 1.5  # a speck of the last frame's own: not carried
     assert torch.equal(carry(reference, last), torch.roll(reference, (-2, 5), dims=(2, 3)))
+
+
+def test_subject_only_clears_all_but_the_subject_and_its_edge() -> None:
+    frame = latent_frame(1)  # background 0.5, the subject at rows 2-3, columns 3-5
+    frame[:, :, 6, 10] = 2.0  # a weaker stray mark elsewhere
+    cleared = subject_only(frame)
+    assert torch.equal(cleared[:, :, 1:5, 2:7], frame[:, :, 1:5, 2:7])  # subject and its edge
+    outside = torch.ones(8, 12, dtype=torch.bool)
+    outside[1:5, 2:7] = False
+    assert torch.all(cleared[0][:, outside] == 0.5)
+
+
+def test_a_subject_across_the_edge_is_kept_whole() -> None:
+    frame = torch.full((1, 4, 8, 12), 0.5)
+    frame[:, :, 2:4, 10:12] = 3.0  # its left part, by the right edge
+    frame[:, :, 2:4, 0:2] = 3.5  # its right part, by the left edge
+    assert torch.equal(subject_only(frame), frame)

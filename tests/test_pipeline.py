@@ -11,7 +11,7 @@ import torch
 from soravid import weights as weights_module
 from soravid.config import ResolvedPreset
 from soravid.errors import BadInputError
-from soravid.motion import carry
+from soravid.motion import carry, subject_only
 from soravid.pipeline import (
     Chunk,
     GenerationRequest,
@@ -359,3 +359,34 @@ def test_continuing_chunks_go_on_from_the_opening_or_the_last_given_frame(
     context = pipeline.encode_context(clip)
     list(pipeline.frames(request(seconds=2.0, steps=2, continue_from=0.6), context=context))
     assert references and all(torch.equal(r, context[:, :, -1]) for r in references)
+
+
+def test_a_single_subject_opening_is_cleared_before_it_is_shown_and_carried(
+    pipeline: Pipeline, monkeypatch
+) -> None:
+    import soravid.pipeline as pipeline_module
+
+    made, references = [], []
+    denoise_chunk, extrapolate = Pipeline._denoise_chunk, pipeline_module.extrapolate
+
+    def record_chunk(self, chunk, *args):
+        new = denoise_chunk(self, chunk, *args)
+        if chunk.index == 0:  # an opening of a subject and a stray mark, as a DiT may make
+            new = torch.zeros_like(new)
+            new[:, :, 0, 1:3, 1:3], new[:, :, 0, 4, 6] = 3.0, 1.0
+        made.append(new.clone())  # as the DiT made it
+        return new
+
+    def record_reference(history, frames, reference=None):
+        references.append(reference.clone())
+        return extrapolate(history, frames, reference)
+
+    monkeypatch.setattr(Pipeline, "_denoise_chunk", record_chunk)
+    monkeypatch.setattr(pipeline_module, "extrapolate", record_reference)
+    single = request(seconds=3.0, steps=2, continue_from=0.6, single_subject=True)
+    clip = list(pipeline.frames(single))
+    cleared = subject_only(made[0][:, :, 0])
+    assert not torch.equal(cleared, made[0][:, :, 0])
+    assert references and all(torch.equal(r, cleared) for r in references)
+    plain = list(pipeline.frames(request(seconds=3.0, steps=2, continue_from=0.6)))
+    assert not np.array_equal(clip[0], plain[0])  # the opening shown is the cleared one
