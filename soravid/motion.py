@@ -11,7 +11,8 @@ What is carried on can be an earlier, cleaner frame than the last (the sampler's
 a clip's opening, or the last frame of a clip it continues), moved to where the last frame has
 the subject (`carry`): the last frame holds the model's own artefacts, and carried on from
 chunk to chunk they breed until the subject is lost (README, "Continuing from the last
-motion").
+motion"). And for a world of one subject on a flat background, a made opening can be cleared
+of all but its subject first (`subject_only`), so a stray mark is not carried for a whole clip.
 """
 
 from __future__ import annotations
@@ -67,33 +68,37 @@ def subject_only(frame: Tensor, threshold: float = 0.25) -> Tensor:
     cells around it, where its blurred edge is. For a world of one subject on a flat
     background (SamplerConfig.single_subject)."""
     background = frame.flatten(2).median(dim=2).values[..., None, None]
-    strength = (frame - background).norm(dim=1)  # (B, h, w)
-    regions = [_strongest_region(cells > threshold * cells.max(), cells) for cells in strength]
-    kept = torch.stack([_grow(region) for region in regions])[:, None]  # (B, 1, h, w)
-    return torch.where(kept, frame, background)
+    strength = (frame - background).float().norm(dim=1)  # (B, h, w)
+    regions = [
+        _strongest_region((cells > threshold * cells.max()).tolist(), cells.tolist())
+        for cells in strength
+    ]
+    kept = torch.stack([_grow(torch.tensor(region)) for region in regions])[:, None]
+    return torch.where(kept.to(frame.device), frame, background)  # kept: (B, 1, h, w)
 
 
-def _strongest_region(standing_out: Tensor, strength: Tensor) -> Tensor:
-    """(h, w) cells -> the 8-connected region of `standing_out`, wrapping round the edges, of
-    the greatest total strength."""
-    height, width = standing_out.shape
-    labels = torch.zeros(standing_out.shape, dtype=torch.long)
-    best, best_total = 0, -1.0
-    for label, (y0, x0) in enumerate(standing_out.nonzero().tolist(), start=1):
-        if labels[y0, x0]:
+def _strongest_region(standing_out: list[list[bool]], strength: list[list[float]]) -> list:
+    """(h, w) cells -> as booleans, the 8-connected region of `standing_out`, wrapping round
+    the edges, of the greatest total strength."""
+    height, width = len(standing_out), len(standing_out[0])
+    labels = [[0] * width for _ in range(height)]
+    best, best_total, label = 0, -1.0, 0
+    for y0, x0 in ((y, x) for y in range(height) for x in range(width)):
+        if not standing_out[y0][x0] or labels[y0][x0]:
             continue
-        labels[y0, x0], stack, total = label, [(y0, x0)], 0.0
+        label += 1
+        labels[y0][x0], stack, total = label, [(y0, x0)], 0.0
         while stack:
             y, x = stack.pop()
-            total += float(strength[y, x])
+            total += strength[y][x]
             for dy, dx in NEIGHBOURS:
                 ny, nx = (y + dy) % height, (x + dx) % width
-                if standing_out[ny, nx] and not labels[ny, nx]:
-                    labels[ny, nx] = label
+                if standing_out[ny][nx] and not labels[ny][nx]:
+                    labels[ny][nx] = label
                     stack.append((ny, nx))
         if total > best_total:
             best, best_total = label, total
-    return labels == best
+    return [[cell == best for cell in row] for row in labels]
 
 
 def _grow(region: Tensor) -> Tensor:
