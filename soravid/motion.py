@@ -45,13 +45,12 @@ def carry(reference: Tensor, last: Tensor) -> Tensor:
     return roll_each(reference, frame_shift(reference, last))
 
 
-def extrapolate(history: Tensor, frames: int, reference: Tensor | None = None) -> Tensor:
-    """History (B, C, T >= 2, h, w) -> (B, C, frames, h, w): `reference` (B, C, h, w; default
-    the last frame) carried to where the last frame has its subject, then on by the shift
-    between the last two frames, once per frame, wrapping round the edges."""
-    last = history[:, :, -1]
-    start = last if reference is None else carry(reference, last)
-    step = frame_shift(history[:, :, -2], last)
+def extrapolate(history: Tensor, frames: int, start: Tensor | None = None) -> Tensor:
+    """History (B, C, T >= 2, h, w) -> (B, C, frames, h, w): `start` (B, C, h, w; default the
+    last frame, or a reference `carry` has moved there) moved on by the shift between the last
+    two frames, once per frame, wrapping round the edges."""
+    start = history[:, :, -1] if start is None else start
+    step = frame_shift(history[:, :, -2], history[:, :, -1])
     return torch.stack([roll_each(start, k * step) for k in range(1, frames + 1)], dim=2)
 
 

@@ -42,7 +42,7 @@ def test_a_reference_frame_is_carried_to_where_the_last_frame_has_the_subject() 
     before = torch.roll(reference, (1, 2), dims=(2, 3))
     last = torch.roll(reference, (1, 4), dims=(2, 3))
     last[:, :, 6:8, 8:10] += 2.0  # an artefact the last frame made: it is not carried on
-    future = extrapolate(torch.stack([before, last], dim=2), 2, reference)
+    future = extrapolate(torch.stack([before, last], dim=2), 2, carry(reference, last))
     for k in range(2):
         assert torch.equal(future[:, :, k], torch.roll(reference, (1, 4 + 2 * (k + 1)), (2, 3)))
 

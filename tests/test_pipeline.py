@@ -327,23 +327,23 @@ def test_continuing_chunks_go_on_from_the_opening_or_the_last_given_frame(
     import soravid.pipeline as pipeline_module
 
     made, references, contexts = [], [], []
-    denoise_chunk, extrapolate = Pipeline._denoise_chunk, pipeline_module.extrapolate
+    denoise_chunk, carry_reference = Pipeline._denoise_chunk, pipeline_module.carry
     denoise = pipeline_module.denoise
 
     def record_chunk(self, chunk, *args):
         made.append(denoise_chunk(self, chunk, *args))
         return made[-1]
 
-    def record_reference(history, frames, reference=None):
+    def record_reference(reference, last):
         references.append(reference.clone())
-        return extrapolate(history, frames, reference)
+        return carry_reference(reference, last)
 
     def record_context(velocity, noise, context, *args, **kwargs):
         contexts.append(None if context is None else context.clone())
         return denoise(velocity, noise, context, *args, **kwargs)
 
     monkeypatch.setattr(Pipeline, "_denoise_chunk", record_chunk)
-    monkeypatch.setattr(pipeline_module, "extrapolate", record_reference)
+    monkeypatch.setattr(pipeline_module, "carry", record_reference)
     monkeypatch.setattr(pipeline_module, "denoise", record_context)
     clip = list(pipeline.frames(request(seconds=3.0, steps=2, continue_from=0.6)))
     opening = made[0][:, :, 0]
@@ -367,7 +367,7 @@ def test_a_single_subject_opening_is_cleared_before_it_is_shown_and_carried(
     import soravid.pipeline as pipeline_module
 
     made, references = [], []
-    denoise_chunk, extrapolate = Pipeline._denoise_chunk, pipeline_module.extrapolate
+    denoise_chunk, carry_reference = Pipeline._denoise_chunk, pipeline_module.carry
 
     def record_chunk(self, chunk, *args):
         new = denoise_chunk(self, chunk, *args)
@@ -377,12 +377,12 @@ def test_a_single_subject_opening_is_cleared_before_it_is_shown_and_carried(
         made.append(new.clone())  # as the DiT made it
         return new
 
-    def record_reference(history, frames, reference=None):
+    def record_reference(reference, last):
         references.append(reference.clone())
-        return extrapolate(history, frames, reference)
+        return carry_reference(reference, last)
 
     monkeypatch.setattr(Pipeline, "_denoise_chunk", record_chunk)
-    monkeypatch.setattr(pipeline_module, "extrapolate", record_reference)
+    monkeypatch.setattr(pipeline_module, "carry", record_reference)
     single = request(seconds=3.0, steps=2, continue_from=0.6, single_subject=True)
     clip = list(pipeline.frames(single))
     cleared = subject_only(made[0][:, :, 0])
