@@ -36,8 +36,14 @@ def frame_shift(before: Tensor, after: Tensor) -> Tensor:
 
 
 def foreground(frame: Tensor) -> Tensor:
-    """(B, C, h, w) less each frame's median cell: the background, in the shapes world."""
-    return frame - frame.flatten(2).median(dim=2).values[..., None, None]
+    """(B, C, h, w) less its background."""
+    return frame - background(frame)
+
+
+def background(frame: Tensor) -> Tensor:
+    """(B, C, h, w) -> (B, C, 1, 1): each frame's median cell, the background in the shapes
+    world."""
+    return frame.flatten(2).median(dim=2).values[..., None, None]
 
 
 def carry(reference: Tensor, last: Tensor) -> Tensor:
@@ -66,14 +72,14 @@ def subject_only(frame: Tensor, threshold: float = 0.25) -> Tensor:
     from the background by over `threshold` of the most, holding the most of that, with the
     cells around it, where its blurred edge is. For a world of one subject on a flat
     background (SamplerConfig.single_subject)."""
-    background = frame.flatten(2).median(dim=2).values[..., None, None]
-    strength = (frame - background).float().norm(dim=1)  # (B, h, w)
+    flat = background(frame)
+    strength = (frame - flat).float().norm(dim=1)  # (B, h, w)
     regions = [
         _strongest_region((cells > threshold * cells.max()).tolist(), cells.tolist())
         for cells in strength
     ]
     kept = torch.stack([_grow(torch.tensor(region)) for region in regions])[:, None]
-    return torch.where(kept.to(frame.device), frame, background)  # kept: (B, 1, h, w)
+    return torch.where(kept.to(frame.device), frame, flat)  # kept: (B, 1, h, w)
 
 
 def _strongest_region(standing_out: list[list[bool]], strength: list[list[float]]) -> list:
