@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -35,18 +36,25 @@ def first_frames(
     steps: int | None = None,
     guidance: float | None = None,
 ) -> dict:
-    """The report: each check's share of the n first frames, and of all checks at once."""
+    """The report: each check's share of the n first frames, and of all checks at once; and
+    the shape check's share by the caption's shape and size (small objects are the hard ones)."""
     fps = resolve_preset(preset_name).fps
     preset = resolve_preset(  # one frame
         preset_name, seconds=1 / fps, model=model, steps=steps, guidance=guidance
     )
-    passed = []
+    passed, shape_by_kind = [], defaultdict(list)
     for index, caption in enumerate(eval_captions(n, seed)):
         frames = list(pipeline.frames(GenerationRequest(caption, seed + index, preset)))
-        window = judge_frames(frames, fps, len(frames), parse_caption(caption).attributes)[0]
+        expected = parse_caption(caption).attributes
+        window = judge_frames(frames, fps, len(frames), expected)[0]
         passed.append({name: window.checks[name] for name in CHECKS})
+        shape_by_kind[f"{expected.size} {expected.shape}"].append(window.checks["shape"])
     table = {name: float(np.mean([checks[name] for checks in passed])) for name in CHECKS}
     table["all"] = float(np.mean([all(checks.values()) for checks in passed]))
+    by_kind = {
+        kind: {"n": len(checks), "shape": round(float(np.mean(checks)), 3)}
+        for kind, checks in sorted(shape_by_kind.items())
+    }
     return {
         "model": pipeline.model_id,
         "preset": preset_name,
@@ -54,6 +62,7 @@ def first_frames(
         "guidance": preset.guidance,
         "n": n,
         "first_frame": table,
+        "shape_by_size_and_shape": by_kind,
     }
 
 

@@ -6,14 +6,19 @@ the DiT stage, runs the trainer itself from there for --steps (the recipe's own 
 and EMA; fields changed with --set, omegaconf dot-list syntax), exports the model (the EMA
 weights, or with --raw the last step's) and judges it as the other benchmarks do: its
 continuation of held-out rendered clips (continuation_learning.py's test: 40 clips of 96x64
-from three starts) and its first frames (opening_probe.py, 100 of eval's captions).
-Interrupted, it continues where it stopped when run again with the same arguments; finished,
-it only judges. Two probes side by side with --threads 1 see the same machine.
+from three starts) and its first frames (opening_probe.py, 100 of eval's captions, with the
+shape check by the caption's size and shape). With --fine-tune the DiT and text encoder
+start from that model's weights too: what more steps of a variant do to a trained model, in
+minutes rather than a full run. Interrupted, it continues where it stopped when run again
+with the same arguments; finished, it only judges. Two probes side by side with --threads 1
+see the same machine.
 
     python benchmarks/recipe_probe.py --recipe shapes-placed --steps 1000 --threads 1 \\
         --out-dir runs/probe-base
     python benchmarks/recipe_probe.py --recipe shapes-placed --steps 1000 --threads 1 \\
         --set dit.image_prob=0 'canvases=[[96,64]]' --out-dir runs/probe-windows
+    python benchmarks/recipe_probe.py --recipe shapes-placed-bf16 --fine-tune --steps 1200 \\
+        --set dit.learning_rate=3e-4 dit.warmup_steps=50 --out-dir runs/ft-base
 """
 
 from __future__ import annotations
@@ -44,11 +49,15 @@ def probe_recipe(name: str, steps: int, changes: list[str]) -> TrainRecipe:
     return TrainRecipe.from_dict(OmegaConf.to_container(merged))
 
 
-def seed_run(recipe: TrainRecipe, autoencoder_from: Path, out_dir: Path) -> None:
-    """A checkpoint at step 0 of the DiT stage whose autoencoder is the trained model's."""
+def seed_run(
+    recipe: TrainRecipe, autoencoder_from: Path, out_dir: Path, whole: bool = False
+) -> None:
+    """A checkpoint at step 0 of the DiT stage whose autoencoder is the trained model's; with
+    `whole`, its DiT and text encoder too, so the stage fine-tunes it."""
     state = new_state(recipe)
     trained = load_model(autoencoder_from)
-    state.model.autoencoder.load_state_dict(trained.autoencoder.state_dict())
+    source = trained if whole else trained.autoencoder
+    (state.model if whole else state.model.autoencoder).load_state_dict(source.state_dict())
     state.stage = "dit"
     out_dir.mkdir(parents=True, exist_ok=True)
     save(state, recipe, out_dir)
@@ -72,6 +81,11 @@ def main() -> None:
         help="a trained model of the recipe's kind, whose autoencoder is used (default: the "
         "embedded model)",
     )
+    parser.add_argument(
+        "--fine-tune",
+        action="store_true",
+        help="start the DiT and text encoder from that model too, not from scratch",
+    )
     parser.add_argument("--steps", type=int, default=1000, help="DiT steps")
     parser.add_argument("--set", nargs="*", default=[], help="recipe fields: dit.image_prob=0")
     parser.add_argument("--out-dir", type=Path, required=True)
@@ -86,7 +100,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     recipe = probe_recipe(args.recipe, args.steps, args.set)
     if not (args.out_dir / CHECKPOINT_NAME).exists():
-        seed_run(recipe, args.autoencoder, args.out_dir)
+        seed_run(recipe, args.autoencoder, args.out_dir, args.fine_tune)
     state = train(recipe, args.out_dir, resume=True, on_progress=report_progress)
     weights = "raw" if args.raw else "ema"
     model_path = args.out_dir / f"model-{weights}.safetensors"
@@ -95,6 +109,7 @@ def main() -> None:
     model = pipeline.model
     latents, attributes = encoded_clips(model, args.clips, CLIPS_SEED)  # its seed 0's clips
     held_out = len(attributes) - args.held_out
+    openings = first_frames(pipeline, str(model_path))
     report = {
         "recipe": args.recipe,
         "changes": [f"dit.steps={args.steps}", *args.set],
@@ -102,7 +117,8 @@ def main() -> None:
         "dit_seconds": round(state.seconds, 1),
         "final_losses": final_losses(state.losses),
         "continuation": judge(model, latents[held_out:], attributes[held_out:], oracle=False),
-        "openings": first_frames(pipeline, str(model_path))["first_frame"],
+        "openings": openings["first_frame"],
+        "openings_shape": openings["shape_by_size_and_shape"],
     }
     print(json.dumps(report))
     (args.out_dir / f"probe-{weights}.json").write_text(json.dumps(report, indent=2) + "\n")
