@@ -56,8 +56,14 @@ def seed_run(
     `whole`, its DiT and text encoder too, so the stage fine-tunes it."""
     state = new_state(recipe)
     trained = load_model(autoencoder_from)
-    source = trained if whole else trained.autoencoder
-    (state.model if whole else state.model.autoencoder).load_state_dict(source.state_dict())
+    if whole:
+        # A module the trained model lacks (a new input, zero at the start) keeps its init.
+        missing, unexpected = state.model.load_state_dict(trained.state_dict(), strict=False)
+        if unexpected:
+            raise ValueError(f"{autoencoder_from} has weights the recipe's model lacks")
+        print(f"fine-tuning; new in the recipe's model: {missing or 'nothing'}")
+    else:
+        state.model.autoencoder.load_state_dict(trained.autoencoder.state_dict())
     state.stage = "dit"
     out_dir.mkdir(parents=True, exist_ok=True)
     save(state, recipe, out_dir)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from soravid.models.dit import DiT, DiTConfig, RoPE3D, rotate
+from soravid.models.dit import EDGE_REACH, DiT, DiTConfig, RoPE3D, edge_distances, rotate
 from soravid.models.layers import gelu_tanh
 from soravid.models.placement import placement_map, random_centre
 
@@ -209,6 +209,37 @@ def test_the_last_context_frame_goes_beside_each_frame_made() -> None:
         without = dit(x, t, *text, context_frames=context)
     torch.testing.assert_close(given[0], without[0])
     assert not torch.allclose(given[1, :, 2:], without[1, :, 2:])
+
+
+def test_edge_distances_count_cells_to_each_edge_up_to_the_reach() -> None:
+    width = EDGE_REACH + 4
+    edges = edge_distances(2, 3, width, torch.device("cpu"))
+    assert edges.shape == (1, 4, 2, 3, width)
+    left, right, top, bottom = edges[0, :, 1]
+    assert left[0, 0] == 0 and right[0, -1] == 0 and top[0, 0] == 0 and bottom[-1, 0] == 0
+    assert left[0, 1] == 1 / EDGE_REACH and bottom[0, 0] == 2 / EDGE_REACH
+    assert left[0, -1] == 1 and right[0, 0] == 1  # farther than the reach reads as the reach
+
+
+def test_edge_distance_tells_cells_at_the_walls_from_cells_in_the_middle() -> None:
+    """A uniform latent gives every token the same velocity under rotary positions alone; with
+    edge_distance the cells near the walls differ. Fresh, the edges add nothing, so a model
+    trained without them starts as itself."""
+    side = 2 * EDGE_REACH + 8
+    x, t, text = torch.zeros(1, 4, 1, side, side), torch.full((1, 1), 0.5), text_inputs(1)
+    with torch.no_grad():
+        plain = make_dit()(x, t, *text)[0, :, 0, ::2, ::2]  # one cell per 2x2 token
+        assert torch.allclose(plain, plain[:, :1, :1].expand_as(plain), atol=1e-5)
+        trained = make_dit(CONFIG)
+        walls = DiT(replace(CONFIG, edge_distance=True)).eval()
+        missing = walls.load_state_dict(trained.state_dict(), strict=False).missing_keys
+        assert missing == ["edge_embed.proj.weight"]
+        x_random = torch.randn_like(x)
+        torch.testing.assert_close(walls(x_random, t, *text), trained(x_random, t, *text))
+        walls = make_dit(replace(CONFIG, edge_distance=True))
+        velocity = walls(x, t, *text)[0, :, 0, ::2, ::2]  # (C, h/2, w/2)
+    centre = side // 4  # in tokens
+    assert not torch.allclose(velocity[:, 0, 0], velocity[:, centre, centre], atol=1e-3)
 
 
 def test_only_a_causal_dit_caches_context() -> None:

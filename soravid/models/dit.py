@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from soravid.models.layers import CrossAttention, KeysValues, Mlp, SelfAttention, zero_init
 
 GUIDANCE_RANGE = 10.0  # guidance scales the guidance embedding reads apart
+EDGE_REACH = 8  # latent cells: an edge farther away than this reads as this far
 
 
 @dataclass
@@ -52,6 +53,10 @@ class DiTConfig:
     # image-to-video models take their conditioning image): where the subject was is then at
     # each token's own place, not only an attention hop away.
     last_context_input: bool = False
+    # Each latent cell's distance to the canvas's four edges, as input channels: positions are
+    # rotary, only relative, so without them no token knows where the walls are that a
+    # bouncing object turns at (README, "What holds shape and bounces back").
+    edge_distance: bool = False
 
     def __post_init__(self) -> None:
         self.patch = tuple(self.patch)
@@ -60,6 +65,16 @@ class DiTConfig:
                 f"DiT width {self.width} / heads {self.heads} must give a head size that is a "
                 "multiple of 6 (rotary positions split it over three axes in pairs)"
             )
+
+
+def edge_distances(frames: int, height: int, width: int, device: torch.device) -> Tensor:
+    """(1, 4, frames, h, w): each latent cell's distance in cells to the left, right, top and
+    bottom edge, capped at EDGE_REACH and scaled to 0..1; the same in every frame."""
+    xs = torch.arange(width, device=device, dtype=torch.float32).expand(height, width)
+    ys = torch.arange(height, device=device, dtype=torch.float32)[:, None].expand(height, width)
+    distances = torch.stack([xs, width - 1 - xs, ys, height - 1 - ys])  # (4, h, w)
+    scaled = distances.clamp(max=EDGE_REACH) / EDGE_REACH
+    return scaled[None, :, None].expand(1, 4, frames, height, width)
 
 
 class PatchEmbed3D(nn.Module):
@@ -222,6 +237,8 @@ class DiT(nn.Module):
             self.last_context_embed = PatchEmbed3D(
                 config.latent_channels, config.patch, width, bias=False
             )
+        if config.edge_distance:
+            self.edge_embed = PatchEmbed3D(4, config.patch, width, bias=False)
         if config.cross_attention:
             self.null_text = nn.Parameter(torch.zeros(1, 1, config.text_width))
         self.rope = RoPE3D(width // config.heads)
@@ -245,6 +262,8 @@ class DiT(nn.Module):
         zero_init(self.final.proj)
         if self.config.guidance_embedding:  # no effect until distillation trains it
             zero_init(self.guidance_embed.mlp[-1])
+        if self.config.edge_distance:  # a model trained without the edges starts as itself
+            nn.init.zeros_(self.edge_embed.proj.weight)
 
     def forward(
         self,
@@ -346,6 +365,8 @@ class DiT(nn.Module):
             if not self.config.placement:
                 raise ValueError("only a DiT with placement takes a placement map")
             tokens = tokens + self.placement_embed(placement.to(x.dtype))
+        if self.config.edge_distance:  # (1, T/pt, S, D), the same for every row
+            tokens = tokens + self.edge_embed(edge_distances(*x.shape[2:], x.device).to(x.dtype))
         frame_t = t.unflatten(1, (-1, self.config.patch[0])).mean(dim=2)  # one time per frame
         c = self.time_embed(frame_t) + self.text_pool_embed(text_pooled)[:, None]
         if guidance is not None:  # without one: the conditional velocity, as before distilling

@@ -106,6 +106,7 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
             "guidance_embedding": True,
             "placement": True,
             "last_context_input": True,
+            "edge_distance": True,
         },
         window=3,
         context=1,
@@ -119,6 +120,15 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         ae=SHAPES_AE,
         text=SHAPES_TEXT,
         dit=SHAPES_DIT | {"placement": True},
+        **SHAPES_CHUNKS,
+    ),
+    # shapes-placed with each latent cell's distance to the canvas's edges as input (DiT
+    # edge_distance), so that it can know where a bouncing object must turn.
+    "shapes-walls": _config(
+        "shapes-walls",
+        ae=SHAPES_AE,
+        text=SHAPES_TEXT,
+        dit=SHAPES_DIT | {"placement": True, "edge_distance": True},
         **SHAPES_CHUNKS,
     ),
     # shapes-placed with the last context frame beside every frame it makes (DiT

@@ -186,6 +186,12 @@ RECIPES: dict[str, TrainRecipe] = {
         autoencoder=AutoencoderStage(steps=3000),
         dit=replace(PLACED_DIT_AS_GENERATED, steps=14000, start_prob=0.5, cpu_bfloat16=True),
     ),
+    # shapes-placed-bf16 on model shapes-walls (the distance to the canvas's edges as input).
+    "shapes-walls-bf16": TrainRecipe(
+        model="shapes-walls",
+        autoencoder=AutoencoderStage(steps=3000),
+        dit=replace(PLACED_DIT_AS_GENERATED, steps=14000, start_prob=0.5, cpu_bfloat16=True),
+    ),
     # GPU recipes (README: memory and time per GPU, from benchmarks/train_cost.py). Canvases
     # of the shapes recipe's aspects at twice (S) and four times (B) the side; batch_size is
     # per micro-batch, i.e. per GPU and accumulation step.
