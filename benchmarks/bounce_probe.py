@@ -15,12 +15,10 @@ never crosses one). Straight motions as a control with --motion.
 
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
+from opening_probe import probe_arguments, publish
 
 from soravid.config import resolve_preset
 from soravid.pipeline import GenerationRequest, Pipeline
@@ -63,22 +61,15 @@ def bounce_report(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="embedded", help="embedded or a .safetensors file")
-    parser.add_argument("--preset", default="default")
-    parser.add_argument("--n", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = probe_arguments(__doc__.splitlines()[0], n=20)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--motion", default="bouncing")
-    parser.add_argument("--out", type=Path, help="also write the report as JSON here")
     args = parser.parse_args()
     pipeline = Pipeline.load(args.model, device="cpu")
     report = bounce_report(
         pipeline, args.model, args.preset, args.n, args.seed, args.seconds, args.motion
     )
-    print(json.dumps(report, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    publish(report, args.out)
 
 
 if __name__ == "__main__":

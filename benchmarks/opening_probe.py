@@ -66,23 +66,34 @@ def first_frames(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def probe_arguments(description: str, n: int) -> argparse.ArgumentParser:
+    """The options every probe of generated clips takes: model, preset, n captions, seed, out."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", default="embedded", help="embedded or a .safetensors file")
     parser.add_argument("--preset", default="default")
-    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--n", type=int, default=n)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="also write the report as JSON here")
+    return parser
+
+
+def publish(report: dict, out: Path | None) -> None:
+    """Print the report, and write it to `out` as well when given."""
+    print(json.dumps(report, indent=2))
+    if out:
+        out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = probe_arguments(__doc__.splitlines()[0], n=100)
     parser.add_argument("--steps", type=int, help="sampler steps (default: the preset's)")
     parser.add_argument("--guidance", type=float, help="guidance scale (default: the preset's)")
-    parser.add_argument("--out", type=Path, help="also write the table as JSON here")
     args = parser.parse_args()
     pipeline = Pipeline.load(args.model, device="cpu")
     report = first_frames(
         pipeline, args.model, args.preset, args.n, args.seed, args.steps, args.guidance
     )
-    print(json.dumps(report, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    publish(report, args.out)
 
 
 if __name__ == "__main__":
