@@ -92,6 +92,7 @@ def turns_with_true_context(pipeline: Pipeline, n: int = 40, seed: int = 0) -> d
     """Windows made from one true context frame of rendered bouncing clips, right in motion:
     those whose rendered object touches a wall in the window, and the others."""
     model, (width, height) = pipeline.model, CANVAS
+    schedule = time_schedule(8, model.config.schedule_shift)
     right = {"wall": [], "no_wall": []}
     for index in range(n):
         attributes = replace(
@@ -104,7 +105,6 @@ def turns_with_true_context(pipeline: Pipeline, n: int = 40, seed: int = 0) -> d
         centres = np.array([trajectory.position(frame / FPS) for frame in range(len(clip))])
         latent = model.autoencoder.encode(from_uint8_frames(clip).to(pipeline.device))
         text = model.encode_text([canonical_caption(attributes), ""])
-
         velocity = prompt_velocity(model, text, context_frames=1)
         for start in STARTS:
             truth = latent[:, :, start : start + 4]
@@ -112,7 +112,6 @@ def turns_with_true_context(pipeline: Pipeline, n: int = 40, seed: int = 0) -> d
             steps = np.diff(centres[first:last], axis=0)
             turns = bool((np.sign(steps[1:]) != np.sign(steps[:-1])).any())
             noise = make_noise(tuple(truth.shape), 1000 * start + index).to(pipeline.device)
-            schedule = time_schedule(8, model.config.schedule_shift)
             made = denoise(velocity, noise, truth[:, :, :1], 1, schedule, 2.0, context_time=0.05)
             cache = model.autoencoder.decode_cache(latent[:, :, :start])
             frames = to_uint8_frames(model.autoencoder.decode(made.float(), cache))[4:]
