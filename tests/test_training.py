@@ -94,6 +94,20 @@ def test_resume_continues_exactly(
     assert straight["losses"] == resumed["losses"]
 
 
+def test_compiled_dit_trains_the_same_weights(finished_run: Path, tmp_path: Path) -> None:
+    """DiTStage.compile changes the kernels, not the training: the same losses to float
+    rounding, and a checkpoint under the same names."""
+    recipe = get_recipe("tiny")
+    recipe.dit.compile = True
+    train(recipe, tmp_path)
+    plain, compiled = load_checkpoint(finished_run), load_checkpoint(tmp_path)
+    assert compiled["model"].keys() == plain["model"].keys()
+    for (stage, step, loss), (_, _, plain_loss) in zip(
+        compiled["losses"], plain["losses"], strict=True
+    ):
+        assert loss == pytest.approx(plain_loss, rel=1e-3, abs=1e-5), (stage, step)
+
+
 def test_resume_refuses_another_recipe(finished_run: Path) -> None:
     recipe = get_recipe("tiny")
     recipe.seed = 1

@@ -83,6 +83,10 @@ class DiTStage:
     # the same losses and judged the same (README, "Training in bfloat16 on a CPU"). Off in
     # the recipes whose weights were trained without it, so they reproduce.
     cpu_bfloat16: bool = False
+    # Compile the DiT (torch.compile, one static graph per window or opening shape of each
+    # canvas): on these cores 1.48x the steps per second of the shapes DiT in bfloat16 after
+    # about 85 s per shape. Off in the recipes trained without it, so they reproduce.
+    compile: bool = False
 
 
 @dataclass
@@ -191,6 +195,20 @@ RECIPES: dict[str, TrainRecipe] = {
         model="shapes-walls",
         autoencoder=AutoencoderStage(steps=3000),
         dit=replace(PLACED_DIT_AS_GENERATED, steps=14000, start_prob=0.5, cpu_bfloat16=True),
+    ),
+    # shapes-walls-bf16 with its DiT compiled (DiTStage.compile): 19,000 DiT steps in the time
+    # 14,000 took, as more steps of the same recipe are what moved shape (README, "What holds
+    # shape and bounces back").
+    "shapes-walls-compiled": TrainRecipe(
+        model="shapes-walls",
+        autoencoder=AutoencoderStage(steps=3000),
+        dit=replace(
+            PLACED_DIT_AS_GENERATED,
+            steps=19000,
+            start_prob=0.5,
+            cpu_bfloat16=True,
+            compile=True,
+        ),
     ),
     # GPU recipes (README: memory and time per GPU, from benchmarks/train_cost.py). Canvases
     # of the shapes recipe's aspects at twice (S) and four times (B) the side; batch_size is

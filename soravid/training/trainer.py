@@ -231,6 +231,8 @@ def train_dit(
             fill_pool(shard, model, stage, state.device)
     model.dit.train()
     model.text_encoder.train()
+    if stage.compile:
+        compile_static(model.dit)
     parameters = trained_parameters(model)
     optimizer = adamw(parameters, stage)
     if state.ema is None:
@@ -247,6 +249,14 @@ def train_dit(
     run = StageRun(stage, objective, optimizer, micro_loss, after_step)
     run_stage(state, recipe, out_dir, run, on_progress)
     advance_stage(state, recipe, out_dir)
+
+
+def compile_static(module: nn.Module) -> None:
+    """Compile module's forward in place (its parameters and state_dict keep their names),
+    one graph per input shape: a recipe has a few (canvases x windows or openings), and
+    shape-generic graphs compiled for over 10 minutes on these cores without finishing."""
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+    module.compile(dynamic=False)
 
 
 def trained_parameters(model: SoravidModel) -> dict[str, torch.nn.Parameter]:
