@@ -24,6 +24,7 @@ import torch
 from opening_probe import publish
 
 from soravid.flow import interpolate, make_noise
+from soravid.models.placement import random_centre
 from soravid.pipeline import Pipeline, from_uint8_frames
 from soravid.world import canonical_caption
 from soravid.world.render import draw_object
@@ -44,7 +45,7 @@ def small_objects(n: int, seed: int) -> tuple[list[dict[str, WorldAttributes]], 
     """n draws of colour, background and centre, each as a small circle and a small square."""
     rng = np.random.default_rng(seed)
     width, height = CANVAS
-    margin = object_extent("small", width, height)
+    margin = object_extent("small", width, height) / min(width, height)  # whole, one side away
     pairs, centres = [], []
     for _ in range(n):
         background = str(rng.choice(BACKGROUND_COLOURS))
@@ -57,7 +58,7 @@ def small_objects(n: int, seed: int) -> tuple[list[dict[str, WorldAttributes]], 
                 for shape in SHAPES
             }
         )
-        centres.append((rng.uniform(margin, width - margin), rng.uniform(margin, height - margin)))
+        centres.append(random_centre(rng, width, height, margin))
     return pairs, centres
 
 

@@ -94,7 +94,7 @@ def test_resume_continues_exactly(
     assert straight["losses"] == resumed["losses"]
 
 
-def test_compiled_dit_trains_the_same_weights(finished_run: Path, tmp_path: Path) -> None:
+def test_compiled_dit_trains_with_the_same_losses(finished_run: Path, tmp_path: Path) -> None:
     """DiTStage.compile changes the kernels, not the training: the same losses to float
     rounding, and a checkpoint under the same names."""
     recipe = get_recipe("tiny")
