@@ -195,12 +195,14 @@ def prompt_velocity(
     guidance: float | None = None,
     guidance_until: float = 0.0,
     placement: Tensor | None = None,
+    opening: bool = False,
 ) -> Callable[[Tensor, Tensor], Tensor]:
     """The flow velocity conditioned on `text`, the prompt first and, for classifier-free
     guidance, the empty caption after it: guided steps batch x twice and take both, the others
     the prompt alone. A model distilled from its guidance (DiTConfig.guidance_embedding) is
     given the scale instead, `guidance`, and 1 at steps from flow time guidance_until down.
     `placement` (1, 1, T, h, w), for a new clip of a DiT with placement, goes with every row.
+    `opening`: x is a new clip's first frames (SoravidModel.velocity).
 
     The first `context_frames` latent frames of x are the chunk's context, the same at every
     call (denoise holds them). A DiT with causal_context runs them once per batch size and
@@ -217,7 +219,7 @@ def prompt_velocity(
     def velocity(x: Tensor, t: Tensor) -> Tensor:
         conditioning, scale = inputs(x, t)
         where = None if placement is None else placement.expand(len(x), -1, -1, -1, -1)
-        return model.velocity(x, t, conditioning, context_frames, scale, where)
+        return model.velocity(x, t, conditioning, context_frames, scale, where, opening)
 
     if not (context_frames and model.config.dit.causal_context):
         return velocity
@@ -496,7 +498,13 @@ class Pipeline:
         one_pass, two_pass = split_guidance(self.model, preset.guidance)
         placement = self._placement(chunk, request, shape)
         velocity = prompt_velocity(
-            self.model, text, chunk.context, one_pass, preset.guidance_until, placement
+            self.model,
+            text,
+            chunk.context,
+            one_pass,
+            preset.guidance_until,
+            placement,
+            opening=not chunk.context,
         )
         latent = denoise(
             velocity,

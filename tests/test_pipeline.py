@@ -187,9 +187,9 @@ def record_model_calls(model) -> list[tuple]:
     def scale(guidance):
         return None if guidance is None else float(guidance[0])
 
-    def counted(x, t, text, context_frames=0, guidance=None, placement=None):
+    def counted(x, t, text, context_frames=0, guidance=None, placement=None, opening=False):
         calls.append(("whole", len(x), len(text.mask), scale(guidance)))
-        return velocity(x, t, text, context_frames, guidance, placement)
+        return velocity(x, t, text, context_frames, guidance, placement, opening)
 
     def counted_after(cache, x, t, text, guidance=None):
         calls.append(("after", len(x), len(text.mask), scale(guidance)))
@@ -273,9 +273,9 @@ def test_a_new_clip_opens_where_its_seed_places_the_subject() -> None:
     maps = []
     velocity = model.velocity
 
-    def recorded(x, t, text, context_frames=0, guidance=None, placement=None):
+    def recorded(x, t, text, context_frames=0, guidance=None, placement=None, opening=False):
         maps.append(placement)
-        return velocity(x, t, text, context_frames, guidance, placement)
+        return velocity(x, t, text, context_frames, guidance, placement, opening)
 
     model.velocity = recorded
     pipeline = Pipeline(model, "tiny@test", torch.device("cpu"))

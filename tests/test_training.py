@@ -324,9 +324,11 @@ def test_every_recipe_trains_a_model_config_it_fits() -> None:
     for name, recipe in RECIPES.items():
         config = MODEL_CONFIGS[recipe.model]
         assert (recipe.distill.steps > 0) == config.dit.guidance_embedding, name
+        assert (recipe.opening.steps > 0) == config.opening_dit, name
     assert MODEL_CONFIGS["shapes-placed"].dit.placement
     assert not MODEL_CONFIGS["shapes"].dit.placement  # the earlier weights' config, unchanged
     assert RECIPES[EMBEDDED_RECIPE].model == "shapes-placed"  # soravid train's default
+    assert MODEL_CONFIGS["shapes-opening"].opening_dit
 
 
 def test_the_embedded_weights_were_trained_by_the_embedded_recipe() -> None:

@@ -23,6 +23,9 @@ EXAMPLES = """Examples:
 
   soravid train --out runs/shapes --export soravid/weights/shapes.safetensors
 
+  soravid train --recipe shapes-opening --from shapes-placed-bf16.safetensors --out runs/opening
+      # the opening stage alone, from a model that recipe's first two stages exported
+
   soravid train --recipe tiny --out runs/tiny   # seconds: a model for tests
 
   torchrun --standalone --nproc-per-node 8 -m soravid train --recipe S --out runs/S   # 8 GPUs
@@ -40,6 +43,14 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")
     ] = False,
+    start_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Start at the recipe's opening stage from this model file, which the same "
+            "recipe's earlier stages exported: the run as if it had gone on from them.",
+        ),
+    ] = None,
     export: Annotated[
         Path | None,
         typer.Option("--export", help="Also write the trained model here (.safetensors)."),
@@ -56,7 +67,8 @@ def train(
     quiet: QuietOption = False,
 ) -> None:
     """Train the autoencoder, then the DiT and text encoder, on shapes-world clips rendered on
-    the fly (then distil the guidance of a DiT that takes its scale); write
+    the fly (then distil the guidance of a DiT that takes its scale, or train an opening DiT
+    for a model that has one); write
     <out>/model.safetensors and <out>/losses.png at the end.
 
     Under torchrun every process trains its share of each batch (DistributedDataParallel) and
@@ -67,10 +79,12 @@ def train(
 
     if recipe not in RECIPES:
         raise BadInputError(f"unknown recipe {recipe!r}; known: {', '.join(sorted(RECIPES))}")
+    if resume and start_from is not None:
+        raise BadInputError("--from starts a run; to continue one, pass --resume alone")
     _check_run_folder(out, resume)
     with process_group():
         progress = None if quiet else TrainProgress()
-        state = run_training(get_recipe(recipe), out, resume, progress, accumulate)
+        state = run_training(get_recipe(recipe), out, resume, progress, accumulate, start_from)
         if is_main():
             _finish(state, out, export, quiet)
 

@@ -38,6 +38,12 @@ class ModelConfig:
     # For a DiT with placement: a new clip's subject starts at least this share of the short
     # side from every edge (the shapes world's large objects are 0.38 wide).
     placement_margin: float = 0.2
+    # A second DiT, of the same shape, makes a new clip's first_frames (from noise); the DiT
+    # continues them. Text to first frame, then first frame to video, as Emu Video factorises
+    # text-to-video: the opening is where shape is decided, and one network for both jobs
+    # drew small squares as circles (README, "An opening DiT"). Trained last, from the DiT,
+    # on openings alone (recipe stage `opening`).
+    opening_dit: bool = False
 
     def __post_init__(self) -> None:
         if self.dit.latent_channels != self.autoencoder.latent_channels:
@@ -48,6 +54,8 @@ class ModelConfig:
             raise ValueError(f"model {self.name}: need 0 <= context_frames < window_frames")
         if not 0 <= self.first_frames < self.window_frames:
             raise ValueError(f"model {self.name}: need 0 <= first_frames < window_frames")
+        if self.opening_dit and not self.first_frames:
+            raise ValueError(f"model {self.name}: an opening DiT needs first_frames")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,7 +71,14 @@ class ModelConfig:
 
 
 def _config(
-    name: str, ae: dict, text: dict, dit: dict, window: int, context: int, first: int = 0
+    name: str,
+    ae: dict,
+    text: dict,
+    dit: dict,
+    window: int,
+    context: int,
+    first: int = 0,
+    opening_dit: bool = False,
 ) -> ModelConfig:
     return ModelConfig(
         name=name,
@@ -73,6 +88,7 @@ def _config(
         window_frames=window,
         context_frames=context,
         first_frames=first,
+        opening_dit=opening_dit,
     )
 
 
@@ -91,26 +107,34 @@ SHAPES_DIT = {"width": 192, "depth": 6, "heads": 4, "patch": (1, 4, 4), "cross_a
 SHAPES_CHUNKS = {"window": 4, "context": 1, "first": 1}
 
 
+# For tests: a few tens of thousands of parameters, milliseconds per step.
+TINY_AE = {"base_channels": 4, "latent_channels": 4}
+TINY_TEXT = {"width": 16, "depth": 1, "heads": 2, "max_tokens": 16}
+TINY_DIT = {
+    "width": 24,
+    "depth": 2,
+    "heads": 2,
+    "mlp_ratio": 2.0,
+    "causal_context": True,
+    "guidance_embedding": True,
+    "placement": True,
+    "last_context_input": True,
+    "edge_distance": True,
+}
+TINY_CHUNKS = {"window": 3, "context": 1, "first": 1}
+
+
 MODEL_CONFIGS: dict[str, ModelConfig] = {
-    # For tests: a few tens of thousands of parameters, milliseconds per step.
-    "tiny": _config(
-        "tiny",
-        ae={"base_channels": 4, "latent_channels": 4},
-        text={"width": 16, "depth": 1, "heads": 2, "max_tokens": 16},
-        dit={
-            "width": 24,
-            "depth": 2,
-            "heads": 2,
-            "mlp_ratio": 2.0,
-            "causal_context": True,
-            "guidance_embedding": True,
-            "placement": True,
-            "last_context_input": True,
-            "edge_distance": True,
-        },
-        window=3,
-        context=1,
-        first=1,
+    "tiny": _config("tiny", ae=TINY_AE, text=TINY_TEXT, dit=TINY_DIT, **TINY_CHUNKS),
+    # For tests of the opening stage: tiny with an opening DiT (its DiT cannot take the
+    # guidance scale then).
+    "tiny-opening": _config(
+        "tiny-opening",
+        ae=TINY_AE,
+        text=TINY_TEXT,
+        dit=TINY_DIT | {"guidance_embedding": False},
+        **TINY_CHUNKS,
+        opening_dit=True,
     ),
     "shapes": _config("shapes", ae=SHAPES_AE, text=SHAPES_TEXT, dit=SHAPES_DIT, **SHAPES_CHUNKS),
     # The shapes model with a placement map on a clip's first latent frame (models/placement.py):
@@ -121,6 +145,15 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         text=SHAPES_TEXT,
         dit=SHAPES_DIT | {"placement": True},
         **SHAPES_CHUNKS,
+    ),
+    # shapes-placed with an opening DiT (ModelConfig.opening_dit).
+    "shapes-opening": _config(
+        "shapes-opening",
+        ae=SHAPES_AE,
+        text=SHAPES_TEXT,
+        dit=SHAPES_DIT | {"placement": True},
+        **SHAPES_CHUNKS,
+        opening_dit=True,
     ),
     # shapes-placed with each latent cell's distance to the canvas's edges as input (DiT
     # edge_distance), so that it can know where a bouncing object must turn.
@@ -174,6 +207,8 @@ class SoravidModel(nn.Module):
         self.text_encoder = TextEncoder(config.text, vocab_size=len(tokenizer))
         self.dit = DiT(config.dit)
         self.autoencoder = VideoAutoencoder(config.autoencoder)
+        # Built last, so the other networks start as in the same model without it.
+        self.opening_dit = DiT(config.dit) if config.opening_dit else None
 
     def encode_text(self, prompts: list[str]) -> TextEmbedding:
         """Prompts ("" for the unconditional caption) -> what the DiT is conditioned on."""
@@ -191,14 +226,16 @@ class SoravidModel(nn.Module):
         context_frames: Tensor | int = 0,
         guidance: Tensor | None = None,
         placement: Tensor | None = None,
+        opening: bool = False,
     ) -> Tensor:
         """The DiT's flow velocity for latents x (B, C, T, h, w) at per-frame times t (B, T),
         the first `context_frames` of them given as context; `guidance` (B,) for a DiT that
         takes the guidance scale (DiTConfig.guidance_embedding); `placement` (B, 1, T, h, w)
-        where a new clip's subject starts, for a DiT that takes it (DiTConfig.placement)."""
-        return self.dit(
-            x, t, text.tokens, text.mask, text.pooled, context_frames, guidance, placement
-        )
+        where a new clip's subject starts, for a DiT that takes it (DiTConfig.placement).
+        `opening`: x is a new clip's first frames, which the opening DiT makes where the
+        model has one."""
+        dit = self.opening_dit if opening and self.opening_dit is not None else self.dit
+        return dit(x, t, text.tokens, text.mask, text.pooled, context_frames, guidance, placement)
 
     def placement(self, centres: Tensor, grid: tuple[int, int], frames: int) -> Tensor | None:
         """Maps (B, 1, frames, h, w) of where subjects start, pixel centres (B, 2) as (x, y), on
@@ -231,6 +268,7 @@ class SoravidModel(nn.Module):
         parts = {
             "text_encoder": self.text_encoder,
             "dit": self.dit,
+            **({"opening_dit": self.opening_dit} if self.opening_dit is not None else {}),
             "autoencoder": self.autoencoder,
         }
         counts = {name: count_parameters(part) for name, part in parts.items()}

@@ -13,10 +13,13 @@ from soravid.training.recipes import TrainRecipe
 from soravid.weights import TRAINING_KEY, save_model
 from soravid.world import CAPTION_VOCABULARY
 
+# float16 halves the file (the shipped model must stay small); loading casts back to float32.
+EXPORT_DTYPE = torch.float16
+
 
 def export_model(run_dir: Path, output: Path, ema: bool = True) -> SoravidModel:
-    """Write the run's model (EMA weights of the DiT and text encoder, or with ema=False the
-    last step's own) to `output`."""
+    """Write the run's model (EMA weights of the networks its last stage trained, or with
+    ema=False the last step's own) to `output`."""
     saved = load_checkpoint(run_dir)
     if saved["stage"] != "done":
         raise ValueError(f"{run_dir}: training is not finished (stage {saved['stage']})")
@@ -29,20 +32,23 @@ def export_model(run_dir: Path, output: Path, ema: bool = True) -> SoravidModel:
     model.config.schedule_shift = recipe.schedule_shift
     model.config.context_time = recipe.context_time
     provenance = training_summary(recipe, saved)
-    # float16 halves the file (the shipped model must stay small); loading casts back to float32.
-    save_model(model, Path(output), {TRAINING_KEY: json.dumps(provenance)}, dtype=torch.float16)
+    save_model(model, Path(output), {TRAINING_KEY: json.dumps(provenance)}, dtype=EXPORT_DTYPE)
     return model
 
 
 def training_summary(recipe: TrainRecipe, saved: dict) -> dict:
     """The recipe, the seed, the training time and each stage's final loss (mean of its last
-    100 steps): what README and `soravid info` report about the shipped weights."""
-    return {
-        "recipe": recipe.to_dict(),
-        "seed": recipe.seed,
-        "train_seconds": round(saved["seconds"], 1),
-        "final_losses": final_losses(saved["losses"]),
-    }
+    100 steps): what README and `soravid info` report about the shipped weights. A run that
+    started from an exported model (`soravid train --from`) adds that model's time and losses
+    to its own, and names it."""
+    seconds, losses = saved["seconds"], final_losses(saved["losses"])
+    summary: dict = {"recipe": recipe.to_dict(), "seed": recipe.seed}
+    started_from = saved.get("started_from")
+    if started_from is not None:
+        seconds += started_from["train_seconds"]
+        losses = started_from["final_losses"] | losses
+        summary["started_from"] = started_from["model"]
+    return summary | {"train_seconds": round(seconds, 1), "final_losses": losses}
 
 
 def final_losses(losses: list[list], last: int = 100) -> dict[str, float]:

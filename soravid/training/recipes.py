@@ -119,6 +119,9 @@ class TrainRecipe:
     autoencoder: AutoencoderStage = field(default_factory=AutoencoderStage)
     dit: DiTStage = field(default_factory=DiTStage)
     distill: DistillStage = field(default_factory=DistillStage)
+    # Last, for a model with an opening DiT (ModelConfig.opening_dit): it starts as a copy of
+    # the DiT and trains on openings alone (image_prob 1), the text encoder frozen.
+    opening: DiTStage = field(default_factory=lambda: DiTStage(steps=0))
     checkpoint_every: int = 100
     # Sampling settings written into the exported model (ModelConfig.schedule_shift, context_time).
     schedule_shift: float = 2.0
@@ -126,16 +129,22 @@ class TrainRecipe:
 
     def __post_init__(self) -> None:
         # Checked here, not at the DiT stage's first draw, after the autoencoder's 20 minutes.
-        weights = self.dit.canvas_weights
-        if weights is not None and (len(weights) != len(self.canvases) or min(weights) <= 0):
-            raise ValueError("dit.canvas_weights: one positive weight per canvas")
+        for name in ("dit", "opening"):
+            weights = getattr(self, name).canvas_weights
+            if weights is not None and (len(weights) != len(self.canvases) or min(weights) <= 0):
+                raise ValueError(f"{name}.canvas_weights: one positive weight per canvas")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainRecipe:
-        stages = {"autoencoder": AutoencoderStage, "dit": DiTStage, "distill": DistillStage}
+        stages = {
+            "autoencoder": AutoencoderStage,
+            "dit": DiTStage,
+            "distill": DistillStage,
+            "opening": DiTStage,
+        }
         values = {k: stages[k](**v) if k in stages else v for k, v in data.items()}
         return cls(**values)
 
@@ -151,6 +160,21 @@ PLACED_DIT_AS_GENERATED = replace(
     per_frame_time_prob=0.0,
     image_prob=0.2,
     canvas_weights=[3.0, 1.0, 1.0, 1.0],
+)
+
+# The tests' recipes' parts.
+TINY_CANVASES = [[32, 32], [48, 32]]
+TINY_AUTOENCODER = AutoencoderStage(steps=3, batch_size=2, clip_frames=5, stats_batches=3)
+TINY_DIT = DiTStage(
+    steps=3,
+    batch_size=2,
+    max_context_frames=1,
+    pool_clips=3,
+    pool_latent_frames=4,
+    pool_refresh=1,
+    opening_pool=5,
+    opening_refresh=2,
+    object_weight=4.0,
 )
 
 # The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s default.
@@ -181,7 +205,7 @@ RECIPES: dict[str, TrainRecipe] = {
         autoencoder=AutoencoderStage(steps=3000),
         dit=replace(PLACED_DIT_AS_GENERATED, steps=8000, start_prob=0.5),
     ),
-    # The embedded model (113 minutes measured, README "Reproducing it"): shapes-placed-long
+    # The embedded model before (113 minutes measured, README "Reproducing it"): shapes-placed-long
     # trained in bfloat16 autocast (DiTStage.cpu_bfloat16), which runs the DiT about 1.5x the
     # steps per second on these cores: 14,000 DiT steps in the time 8,000 took, as that model
     # was still improving at 8,000. Final DiT loss 0.140 against its 0.168.
@@ -189,6 +213,24 @@ RECIPES: dict[str, TrainRecipe] = {
         model="shapes-placed",
         autoencoder=AutoencoderStage(steps=3000),
         dit=replace(PLACED_DIT_AS_GENERATED, steps=14000, start_prob=0.5, cpu_bfloat16=True),
+    ),
+    # The embedded model: shapes-placed-bf16 with an opening DiT (model shapes-opening), 1,200
+    # steps on openings alone from the DiT (README, "An opening DiT"). Its first two stages
+    # are shapes-placed-bf16's, so `soravid train --from` that recipe's exported model runs
+    # its last stage alone, as the shipped weights were made.
+    "shapes-opening": TrainRecipe(
+        model="shapes-opening",
+        autoencoder=AutoencoderStage(steps=3000),
+        dit=replace(PLACED_DIT_AS_GENERATED, steps=14000, start_prob=0.5, cpu_bfloat16=True),
+        opening=replace(
+            PLACED_DIT_AS_GENERATED,
+            steps=1200,
+            learning_rate=3e-4,
+            warmup_steps=50,
+            image_prob=1.0,
+            start_prob=0.5,
+            cpu_bfloat16=True,
+        ),
     ),
     # shapes-placed-bf16 on model shapes-walls (the distance to the canvas's edges as input).
     "shapes-walls-bf16": TrainRecipe(
@@ -264,21 +306,19 @@ RECIPES: dict[str, TrainRecipe] = {
     # For tests: seconds.
     "tiny": TrainRecipe(
         model="tiny",
-        canvases=[[32, 32], [48, 32]],
+        canvases=TINY_CANVASES,
         # Several stats batches, so latents of different canvases are pooled.
-        autoencoder=AutoencoderStage(steps=3, batch_size=2, clip_frames=5, stats_batches=3),
-        dit=DiTStage(
-            steps=3,
-            batch_size=2,
-            max_context_frames=1,
-            pool_clips=3,
-            pool_latent_frames=4,
-            pool_refresh=1,
-            opening_pool=5,
-            opening_refresh=2,
-            object_weight=4.0,
-        ),
+        autoencoder=TINY_AUTOENCODER,
+        dit=TINY_DIT,
         distill=DistillStage(steps=2, batch_size=2),
+        checkpoint_every=2,
+    ),
+    "tiny-opening": TrainRecipe(
+        model="tiny-opening",
+        canvases=TINY_CANVASES,
+        autoencoder=TINY_AUTOENCODER,
+        dit=TINY_DIT,
+        opening=replace(TINY_DIT, steps=3, image_prob=1.0, learning_rate=3e-4),
         checkpoint_every=2,
     ),
 }

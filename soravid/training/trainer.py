@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +51,20 @@ from soravid.training.checkpoint import (
     save_checkpoint,
 )
 from soravid.training.data import CaptionStyle, DataShard
+from soravid.training.export import EXPORT_DTYPE
 from soravid.training.latents import LatentPool, object_loss_weight
 from soravid.training.recipes import AutoencoderStage, DistillStage, DiTStage, TrainRecipe
-from soravid.weights import autocast, native_cpu_bfloat16
+from soravid.weights import (
+    TRAINING_KEY,
+    autocast,
+    load_model,
+    model_id,
+    native_cpu_bfloat16,
+    read_metadata,
+)
 from soravid.world import CAPTION_VOCABULARY
 
-STAGES = ("autoencoder", "dit", "distill", "done")
+STAGES = ("autoencoder", "dit", "distill", "opening", "done")
 GUIDANCE_EMBED = "dit.guidance_embed."
 
 
@@ -87,6 +96,9 @@ class TrainState:
     optimizer_state: dict | None = None
     seconds: float = 0.0  # training wall time so far, over all resumes
     teacher: dict[str, Tensor] | None = None  # stage 3: the DiT as stage 2 left it, frozen
+    # A run started at the opening stage from an exported model (state_from_model): that
+    # model's id, training seconds and final losses, which the export adds to its own.
+    started_from: dict | None = None
 
 
 def train(
@@ -95,13 +107,21 @@ def train(
     resume: bool = False,
     on_progress: TrainCallback | None = None,
     accumulate: int = 1,
+    start_from: Path | None = None,
 ) -> TrainState:
     """Run (or continue) the recipe's stages, checkpointing into out_dir; returns the final state.
 
-    `accumulate` micro-batches of recipe batch_size make this process's share of each step."""
+    `accumulate` micro-batches of recipe batch_size make this process's share of each step.
+    `start_from`: a model file the recipe's earlier stages exported; the run starts at its
+    opening stage from it (state_from_model)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = restore_state(recipe, out_dir, accumulate) if resume else new_state(recipe, accumulate)
+    if resume:
+        state = restore_state(recipe, out_dir, accumulate)
+    elif start_from is not None:
+        state = state_from_model(recipe, start_from, accumulate)
+    else:
+        state = new_state(recipe, accumulate)
     report = on_progress if is_main() else None
     if state.stage == "autoencoder":
         train_autoencoder(state, recipe, out_dir, report)
@@ -109,6 +129,8 @@ def train(
         train_dit(state, recipe, out_dir, report)
     if state.stage == "distill":
         train_distill(state, recipe, out_dir, report)
+    if state.stage == "opening":
+        train_opening(state, recipe, out_dir, report)
     return state
 
 
@@ -123,6 +145,12 @@ def new_state(recipe: TrainRecipe, accumulate: int = 1) -> TrainState:
         raise BadInputError(
             f"model {recipe.model} and its recipe disagree: a DiT that takes the guidance "
             "scale (guidance_embedding) needs distill steps, and only such a DiT can have them"
+        )
+    opening = model.config.opening_dit
+    if (recipe.opening.steps > 0) != opening or (opening and model.config.dit.guidance_embedding):
+        raise BadInputError(
+            f"model {recipe.model} and its recipe disagree: an opening DiT needs opening steps, "
+            "only such a model can have them, and its DiT must not take the guidance scale"
         )
     first = rank() * accumulate
     shards = [
@@ -222,23 +250,38 @@ def fit_latent_stats(state: TrainState, recipe: TrainRecipe) -> None:
 def train_dit(
     state: TrainState, recipe: TrainRecipe, out_dir: Path, on_progress: TrainCallback | None
 ) -> None:
-    stage = recipe.dit
     model = state.model
-    model.autoencoder.eval().requires_grad_(False)
     if state.step == 0 and state.ema is None:
         for shard in state.shards:
             shard.start_stage(STAGES.index("dit"))
-            fill_pool(shard, model, stage, state.device)
-    model.dit.train()
-    model.text_encoder.train()
+            fill_pool(shard, model, recipe.dit, state.device)
+    run_dit_stage(state, recipe, out_dir, on_progress, trained_parameters(model))
+    advance_stage(state, recipe, out_dir)
+
+
+def run_dit_stage(
+    state: TrainState,
+    recipe: TrainRecipe,
+    out_dir: Path,
+    on_progress: TrainCallback | None,
+    parameters: dict[str, nn.Parameter],
+    opening: bool = False,
+) -> None:
+    """Train `parameters` by the flow-matching loss: stage 2 (the DiT and text encoder), or
+    with `opening` the opening stage (the opening DiT, on openings alone)."""
+    stage = recipe.opening if opening else recipe.dit
+    model = state.model
+    dit = model.opening_dit if opening else model.dit
+    model.autoencoder.eval().requires_grad_(False)
+    model.text_encoder.train(not opening)
+    dit.train()
     if stage.compile:
-        compile_static(model.dit)
-    parameters = trained_parameters(model)
+        compile_static(dit)
     optimizer = adamw(parameters, stage)
     if state.ema is None:
         state.ema = {name: p.detach().clone() for name, p in parameters.items()}
     style = CaptionStyle(stage.uncond_prob, stage.paraphrase_prob, stage.part_drop_prob)
-    objective = data_parallel(DiTObjective(model))
+    objective = data_parallel(DiTObjective(model, opening))
 
     def micro_loss(shard: DataShard) -> Tensor:
         return objective(dit_inputs(model, shard, stage, style, state.device))
@@ -248,7 +291,6 @@ def train_dit(
 
     run = StageRun(stage, objective, optimizer, micro_loss, after_step)
     run_stage(state, recipe, out_dir, run, on_progress)
-    advance_stage(state, recipe, out_dir)
 
 
 def compile_static(module: nn.Module) -> None:
@@ -341,19 +383,20 @@ def dit_inputs(
 
 
 class DiTObjective(nn.Module):
-    """The flow-matching loss of the text encoder and the DiT as one forward, which is what
-    DDP needs: one forward per backward, through the wrapped module."""
+    """The flow-matching loss of the text encoder and the DiT (with `opening`, the opening
+    DiT) as one forward, which is what DDP needs: one forward per backward, through the
+    wrapped module."""
 
-    def __init__(self, model: SoravidModel) -> None:
+    def __init__(self, model: SoravidModel, opening: bool = False) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.opening = model, opening
 
     def forward(self, inputs: DiTInputs) -> Tensor:
         text = self.model.encode_text(inputs.captions)
         context_frames = inputs.is_context.sum(dim=1)  # (B,): each window's own
         return flow_matching_loss(
             lambda x, time: self.model.velocity(
-                x, time, text, context_frames, placement=inputs.placement
+                x, time, text, context_frames, placement=inputs.placement, opening=self.opening
             ),
             inputs.latent,
             inputs.noise,
@@ -446,14 +489,92 @@ class DistillObjective(nn.Module):
         return velocity_loss(velocity, target, loss_mask=~inputs.is_context, weight=weight)
 
 
+# --- stage 4: the opening DiT ---
+
+
+def train_opening(
+    state: TrainState, recipe: TrainRecipe, out_dir: Path, on_progress: TrainCallback | None
+) -> None:
+    if recipe.opening.steps:
+        model = state.model
+        if state.step == 0:
+            start_opening(state)
+            for shard in state.shards:
+                fill_pool(shard, model, recipe.opening, state.device)
+        parameters = train_only(
+            model,
+            {name: p for name, p in model.named_parameters() if name.startswith("opening_dit.")},
+        )
+        run_dit_stage(state, recipe, out_dir, on_progress, parameters, opening=True)
+    advance_stage(state, recipe, out_dir)
+
+
+@torch.no_grad()
+def start_opening(state: TrainState) -> None:
+    """The EMA weights of the stage before become the model's, every weight is rounded to the
+    exported file's precision, and the opening DiT starts as a copy of the DiT. The stage
+    starts from the model as it ships, so it is the same stage whether the run went on or
+    started here from that model's file (state_from_model)."""
+    model = state.model
+    for name, tensor in (state.ema or {}).items():
+        model.get_parameter(name).data.copy_(tensor)
+    for tensor in model.state_dict().values():
+        if tensor.is_floating_point():
+            tensor.copy_(tensor.to(EXPORT_DTYPE))
+    model.opening_dit.load_state_dict(model.dit.state_dict())
+    state.ema = None
+    for shard in state.shards:
+        shard.start_stage(STAGES.index("opening"))
+
+
+def state_from_model(recipe: TrainRecipe, path: Path, accumulate: int = 1) -> TrainState:
+    """A run of `recipe` at the start of its opening stage, from a model file that the same
+    recipe's earlier stages exported (its recipe is this one but for the model's name and the
+    opening stage): what finishing those stages would hold, without their hours."""
+    state = new_state(recipe, accumulate)
+    source = load_model(path)
+    provenance = json.loads(read_metadata(path).get(TRAINING_KEY, "{}"))
+    if "recipe" not in provenance:
+        raise BadInputError(f"{path} does not say how it was trained; cannot start from it")
+    trained_as = TrainRecipe.from_dict(provenance["recipe"])
+    same_recipe = replace(trained_as, model=recipe.model, opening=recipe.opening) == recipe
+    config = state.model.config
+    same_model = (
+        replace(
+            source.config,
+            name=config.name,
+            opening_dit=True,
+            schedule_shift=config.schedule_shift,
+            context_time=config.context_time,
+        )
+        == config
+    )
+    if not (recipe.opening.steps and same_recipe and same_model):
+        raise BadInputError(
+            f"{path} was not trained by recipe {recipe.model!r}'s stages before its opening "
+            "stage; --from takes a model those stages exported"
+        )
+    state.model.load_state_dict(source.state_dict(), strict=False)  # all but the opening DiT
+    state.stage = "opening"
+    state.started_from = {
+        "model": model_id(path),
+        "train_seconds": provenance["train_seconds"],
+        "final_losses": provenance["final_losses"],
+    }
+    return state
+
+
 # --- the latent pool ---
 
 
 def fill_pool(shard: DataShard, model: SoravidModel, stage: DiTStage, device) -> None:
-    """The shard's pool of encoded clips, and of openings where the stage keeps one."""
-    shard.pool = LatentPool(shard.clips, stage.pool_clips, stage.pool_latent_frames)
-    frames = model.autoencoder.pixel_frames(stage.pool_latent_frames)
-    shard.pool.fill(encoder(model, device), frames)
+    """The shard's pool of encoded clips, unless the stage trains on openings alone, and of
+    openings where the stage keeps one."""
+    shard.pool = None
+    if stage.image_prob < 1:
+        shard.pool = LatentPool(shard.clips, stage.pool_clips, stage.pool_latent_frames)
+        frames = model.autoencoder.pixel_frames(stage.pool_latent_frames)
+        shard.pool.fill(encoder(model, device), frames)
     first = model.config.first_frames
     if stage.opening_pool and first:
         shard.openings = LatentPool(shard.clips, stage.opening_pool, first)
@@ -652,6 +773,7 @@ def checkpoint_state(state: TrainState, recipe: TrainRecipe, shards: list[dict])
         "losses": state.losses,
         "seconds": state.seconds,
         "teacher": state.teacher,
+        "started_from": state.started_from,
     }
 
 
@@ -679,6 +801,7 @@ def restore_state(recipe: TrainRecipe, out_dir: Path, accumulate: int = 1) -> Tr
         state.ema = {name: tensor.to(state.device) for name, tensor in saved["ema"].items()}
     state.losses, state.seconds = saved["losses"], saved["seconds"]
     state.teacher = saved.get("teacher")
+    state.started_from = saved.get("started_from")
     return state
 
 
