@@ -434,13 +434,16 @@ class Pipeline:
         autoencoder, keep = self.model.autoencoder, self._kept_frames(preset)
         with torch.inference_mode(), autocast(self.device):
             text = self._text(request.prompt, preset.guidance)
+            # A clip from noise opens with the opening networks' own text embedding.
+            opening_text = self._text(request.prompt, preset.guidance, opening=True)
             decode_cache = autoencoder.decode_cache(history)
             # What warm-started chunks go on from (motion.carry): the last frame of a clip
             # being continued, else the clip's first latent frame, made alone from noise.
             reference = history[:, :, -1] if history.shape[2] else None
             remaining = preset.frames
             for chunk in chunks:
-                new = self._denoise_chunk(chunk, history, reference, text, request, clock)
+                chunk_text = text if chunk.context else opening_text
+                new = self._denoise_chunk(chunk, history, reference, chunk_text, request, clock)
                 if reference is None:
                     if preset.single_subject:
                         new[:, :, 0] = subject_only(new[:, :, 0])
@@ -532,11 +535,12 @@ class Pipeline:
         centre = random_centre(rng, preset.width, preset.height, margin)
         return self.model.placement(torch.tensor([centre]), shape[3:], shape[2])
 
-    def _text(self, prompt: str, guidance: float) -> TextEmbedding:
-        """The prompt's embedding; with classifier-free guidance, batched with the empty
-        caption after it."""
+    def _text(self, prompt: str, guidance: float, opening: bool = False) -> TextEmbedding:
+        """The prompt's embedding (for a new clip's opening with `opening`); with
+        classifier-free guidance, batched with the empty caption after it."""
         _, two_pass = split_guidance(self.model, guidance)
-        return self.model.encode_text([prompt, ""] if two_pass != 1.0 else [prompt])
+        prompts = [prompt, ""] if two_pass != 1.0 else [prompt]
+        return self.model.encode_text(prompts, opening)
 
     def _empty_latent(self, preset: ResolvedPreset) -> Tensor:
         config = self.model.config.autoencoder

@@ -44,7 +44,7 @@ def without_opening(monkeypatch: pytest.MonkeyPatch):
     return dataclasses.replace(recipe, model="tiny-no-opening", opening=DiTStage(steps=0))
 
 
-def test_the_opening_stage_trains_the_opening_dit_alone_from_the_dit(
+def test_the_opening_stage_trains_the_opening_networks_alone_from_the_others(
     opening_run: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(Interrupt):
@@ -55,11 +55,12 @@ def test_the_opening_stage_trains_the_opening_dit_alone_from_the_dit(
     for name, tensor in end_of_dit["ema"].items():  # the DiT and text encoder, as exported
         expected = tensor.to(EXPORT_DTYPE).float()
         assert torch.equal(model.get_parameter(name).data, expected), name
-    moved = [
-        not torch.equal(opening, dit)
-        for opening, dit in zip(model.opening_dit.parameters(), model.dit.parameters(), strict=True)
-    ]
-    assert any(moved)
+    for opening, first in [
+        (model.opening_dit, model.dit),
+        (model.opening_text_encoder, model.text_encoder),
+    ]:
+        pairs = zip(opening.parameters(), first.parameters(), strict=True)
+        assert any(not torch.equal(trained, start) for trained, start in pairs)
     stages = [stage for stage, _, _ in load_checkpoint(opening_run)["losses"]]
     assert stages.count("opening") == get_recipe("tiny-opening").opening.steps
 
@@ -126,8 +127,9 @@ def test_only_a_new_clips_first_frames_come_from_the_opening_dit() -> None:
 
     new_clip, continued = made()
     with torch.no_grad():
-        for parameter in model.opening_dit.parameters():
-            parameter.add_(0.5 * torch.randn_like(parameter))
+        for name, parameter in model.named_parameters():
+            if name.startswith("opening_"):  # the opening DiT and text encoder
+                parameter.add_(0.5 * torch.randn_like(parameter))
     changed_clip, changed_continuation = made()
     assert not np.array_equal(new_clip[0], changed_clip[0])
     assert np.array_equal(continued, changed_continuation)
@@ -136,6 +138,6 @@ def test_only_a_new_clips_first_frames_come_from_the_opening_dit() -> None:
 def test_a_model_file_with_an_opening_dit_loads_with_it(opening_run: Path, tmp_path: Path) -> None:
     exported = export_model(opening_run, tmp_path / "model.safetensors")
     loaded = load_model(tmp_path / "model.safetensors")
-    assert loaded.config.opening_dit and loaded.opening_dit is not None
+    assert loaded.opening_dit is not None and loaded.opening_text_encoder is not None
     for name, tensor in exported.state_dict().items():
         assert torch.equal(tensor.to(EXPORT_DTYPE).float(), loaded.state_dict()[name]), name

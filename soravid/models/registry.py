@@ -38,11 +38,11 @@ class ModelConfig:
     # For a DiT with placement: a new clip's subject starts at least this share of the short
     # side from every edge (the shapes world's large objects are 0.38 wide).
     placement_margin: float = 0.2
-    # A second DiT, of the same shape, makes a new clip's first_frames (from noise); the DiT
-    # continues them. Text to first frame, then first frame to video, as Emu Video factorises
-    # text-to-video: the opening is where shape is decided, and one network for both jobs
-    # drew small squares as circles (README, "An opening DiT"). Trained last, from the DiT,
-    # on openings alone (recipe stage `opening`).
+    # A second DiT and text encoder, of the same shapes, make a new clip's first_frames (from
+    # noise); the DiT continues them. Text to first frame, then first frame to video, as Emu
+    # Video factorises text-to-video: the opening is where shape is decided, and one network
+    # for both jobs drew small squares as circles (README, "An opening DiT"). Trained last,
+    # from the DiT and text encoder, on openings alone (recipe stage `opening`).
     opening_dit: bool = False
 
     def __post_init__(self) -> None:
@@ -207,15 +207,20 @@ class SoravidModel(nn.Module):
         self.text_encoder = TextEncoder(config.text, vocab_size=len(tokenizer))
         self.dit = DiT(config.dit)
         self.autoencoder = VideoAutoencoder(config.autoencoder)
-        # Built last, so the other networks start as in the same model without it.
-        self.opening_dit = DiT(config.dit) if config.opening_dit else None
+        # Built last, so the other networks start as in the same model without them.
+        self.opening_text_encoder, self.opening_dit = None, None
+        if config.opening_dit:
+            self.opening_text_encoder = TextEncoder(config.text, vocab_size=len(tokenizer))
+            self.opening_dit = DiT(config.dit)
 
-    def encode_text(self, prompts: list[str]) -> TextEmbedding:
-        """Prompts ("" for the unconditional caption) -> what the DiT is conditioned on."""
+    def encode_text(self, prompts: list[str], opening: bool = False) -> TextEmbedding:
+        """Prompts ("" for the unconditional caption) -> what the DiT is conditioned on; with
+        `opening`, the opening DiT where the model has one (velocity)."""
         ids, mask = self.tokenizer.encode(prompts, self.config.text.max_tokens)
         device = self.text_encoder.token_embedding.weight.device
         ids, mask = ids.to(device), mask.to(device)
-        tokens, pooled = self.text_encoder(ids, mask)
+        encoder = self.opening_text_encoder if opening and self.config.opening_dit else None
+        tokens, pooled = (encoder or self.text_encoder)(ids, mask)
         return TextEmbedding(tokens=tokens, mask=mask, pooled=pooled)
 
     def velocity(
@@ -233,7 +238,7 @@ class SoravidModel(nn.Module):
         takes the guidance scale (DiTConfig.guidance_embedding); `placement` (B, 1, T, h, w)
         where a new clip's subject starts, for a DiT that takes it (DiTConfig.placement).
         `opening`: x is a new clip's first frames, which the opening DiT makes where the
-        model has one."""
+        model has one (conditioned on encode_text(..., opening=True))."""
         dit = self.opening_dit if opening and self.opening_dit is not None else self.dit
         return dit(x, t, text.tokens, text.mask, text.pooled, context_frames, guidance, placement)
 
@@ -268,7 +273,11 @@ class SoravidModel(nn.Module):
         parts = {
             "text_encoder": self.text_encoder,
             "dit": self.dit,
-            **({"opening_dit": self.opening_dit} if self.opening_dit is not None else {}),
+            **(
+                {"opening_text_encoder": self.opening_text_encoder, "opening_dit": self.opening_dit}
+                if self.config.opening_dit
+                else {}
+            ),
             "autoencoder": self.autoencoder,
         }
         counts = {name: count_parameters(part) for name, part in parts.items()}

@@ -268,12 +268,17 @@ def run_dit_stage(
     opening: bool = False,
 ) -> None:
     """Train `parameters` by the flow-matching loss: stage 2 (the DiT and text encoder), or
-    with `opening` the opening stage (the opening DiT, on openings alone)."""
+    with `opening` the opening stage (the opening DiT and its text encoder, on openings
+    alone)."""
     stage = recipe.opening if opening else recipe.dit
     model = state.model
-    dit = model.opening_dit if opening else model.dit
+    text_encoder, dit = (
+        (model.opening_text_encoder, model.opening_dit)
+        if opening
+        else (model.text_encoder, model.dit)
+    )
     model.autoencoder.eval().requires_grad_(False)
-    model.text_encoder.train(not opening)
+    text_encoder.train()
     dit.train()
     if stage.compile:
         compile_static(dit)
@@ -384,7 +389,7 @@ def dit_inputs(
 
 class DiTObjective(nn.Module):
     """The flow-matching loss of the text encoder and the DiT (with `opening`, the opening
-    DiT) as one forward, which is what DDP needs: one forward per backward, through the
+    ones) as one forward, which is what DDP needs: one forward per backward, through the
     wrapped module."""
 
     def __init__(self, model: SoravidModel, opening: bool = False) -> None:
@@ -392,7 +397,7 @@ class DiTObjective(nn.Module):
         self.model, self.opening = model, opening
 
     def forward(self, inputs: DiTInputs) -> Tensor:
-        text = self.model.encode_text(inputs.captions)
+        text = self.model.encode_text(inputs.captions, opening=self.opening)
         context_frames = inputs.is_context.sum(dim=1)  # (B,): each window's own
         return flow_matching_loss(
             lambda x, time: self.model.velocity(
@@ -501,9 +506,10 @@ def train_opening(
             start_opening(state)
             for shard in state.shards:
                 fill_pool(shard, model, recipe.opening, state.device)
+        opening_networks = ("opening_text_encoder.", "opening_dit.")
         parameters = train_only(
             model,
-            {name: p for name, p in model.named_parameters() if name.startswith("opening_dit.")},
+            {name: p for name, p in model.named_parameters() if name.startswith(opening_networks)},
         )
         run_dit_stage(state, recipe, out_dir, on_progress, parameters, opening=True)
     advance_stage(state, recipe, out_dir)
@@ -512,7 +518,8 @@ def train_opening(
 @torch.no_grad()
 def start_opening(state: TrainState) -> None:
     """The EMA weights of the stage before become the model's, every weight is rounded to the
-    exported file's precision, and the opening DiT starts as a copy of the DiT. The stage
+    exported file's precision, and the opening DiT and text encoder start as copies of the DiT
+    and text encoder. The stage
     starts from the model as it ships, so it is the same stage whether the run went on or
     started here from that model's file (state_from_model)."""
     model = state.model
@@ -522,6 +529,7 @@ def start_opening(state: TrainState) -> None:
         if tensor.is_floating_point():
             tensor.copy_(tensor.to(EXPORT_DTYPE))
     model.opening_dit.load_state_dict(model.dit.state_dict())
+    model.opening_text_encoder.load_state_dict(model.text_encoder.state_dict())
     state.ema = None
     for shard in state.shards:
         shard.start_stage(STAGES.index("opening"))
