@@ -327,7 +327,7 @@ def test_every_recipe_trains_a_model_config_it_fits() -> None:
         assert (recipe.opening.steps > 0) == config.opening_dit, name
     assert MODEL_CONFIGS["shapes-placed"].dit.placement
     assert not MODEL_CONFIGS["shapes"].dit.placement  # the earlier weights' config, unchanged
-    assert RECIPES[EMBEDDED_RECIPE].model == "shapes-placed"  # soravid train's default
+    assert RECIPES[EMBEDDED_RECIPE].model == "shapes-opening"  # soravid train's default
     assert MODEL_CONFIGS["shapes-opening"].opening_dit
 
 

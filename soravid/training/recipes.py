@@ -178,7 +178,7 @@ TINY_DIT = DiTStage(
 )
 
 # The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s default.
-EMBEDDED_RECIPE = "shapes-placed-bf16"
+EMBEDDED_RECIPE = "shapes-opening"
 
 RECIPES: dict[str, TrainRecipe] = {
     # The embedded model before shapes-placed-long: 104 minutes measured on 2 slower cores.
