@@ -214,7 +214,7 @@ RECIPES: dict[str, TrainRecipe] = {
         autoencoder=AutoencoderStage(steps=3000),
         dit=replace(PLACED_DIT_AS_GENERATED, steps=14000, start_prob=0.5, cpu_bfloat16=True),
     ),
-    # The embedded model: shapes-placed-bf16 with an opening DiT (model shapes-opening), 1,200
+    # The embedded model: shapes-placed-bf16 with an opening DiT (model shapes-opening), 2,400
     # steps on openings alone from the DiT (README, "An opening DiT"). Its first two stages
     # are shapes-placed-bf16's, so `soravid train --from` that recipe's exported model runs
     # its last stage alone, as the shipped weights were made.
@@ -224,7 +224,7 @@ RECIPES: dict[str, TrainRecipe] = {
         dit=replace(PLACED_DIT_AS_GENERATED, steps=14000, start_prob=0.5, cpu_bfloat16=True),
         opening=replace(
             PLACED_DIT_AS_GENERATED,
-            steps=1200,
+            steps=2400,
             learning_rate=3e-4,
             warmup_steps=50,
             image_prob=1.0,
