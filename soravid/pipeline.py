@@ -434,8 +434,11 @@ class Pipeline:
         autoencoder, keep = self.model.autoencoder, self._kept_frames(preset)
         with torch.inference_mode(), autocast(self.device):
             text = self._text(request.prompt, preset.guidance)
-            # A clip from noise opens with the opening networks' own text embedding.
-            opening_text = self._text(request.prompt, preset.guidance, opening=True)
+            # A clip from noise opens with the opening networks' own text embedding; a clip
+            # being continued, or a model without them, has no use for another.
+            opening_text = text
+            if self.model.config.opening_dit and not history.shape[2]:
+                opening_text = self._text(request.prompt, preset.guidance, opening=True)
             decode_cache = autoencoder.decode_cache(history)
             # What warm-started chunks go on from (motion.carry): the last frame of a clip
             # being continued, else the clip's first latent frame, made alone from noise.

@@ -213,14 +213,21 @@ class SoravidModel(nn.Module):
             self.opening_text_encoder = TextEncoder(config.text, vocab_size=len(tokenizer))
             self.opening_dit = DiT(config.dit)
 
+    def networks(self, opening: bool = False) -> tuple[TextEncoder, DiT]:
+        """The text encoder and DiT that make a new clip's first frames with `opening` (the
+        opening ones, where the model has them), else the ones that continue frames."""
+        if opening and self.config.opening_dit:
+            return self.opening_text_encoder, self.opening_dit
+        return self.text_encoder, self.dit
+
     def encode_text(self, prompts: list[str], opening: bool = False) -> TextEmbedding:
         """Prompts ("" for the unconditional caption) -> what the DiT is conditioned on; with
         `opening`, the opening DiT where the model has one (velocity)."""
         ids, mask = self.tokenizer.encode(prompts, self.config.text.max_tokens)
         device = self.text_encoder.token_embedding.weight.device
         ids, mask = ids.to(device), mask.to(device)
-        encoder = self.opening_text_encoder if opening and self.config.opening_dit else None
-        tokens, pooled = (encoder or self.text_encoder)(ids, mask)
+        text_encoder, _ = self.networks(opening)
+        tokens, pooled = text_encoder(ids, mask)
         return TextEmbedding(tokens=tokens, mask=mask, pooled=pooled)
 
     def velocity(
@@ -239,7 +246,7 @@ class SoravidModel(nn.Module):
         where a new clip's subject starts, for a DiT that takes it (DiTConfig.placement).
         `opening`: x is a new clip's first frames, which the opening DiT makes where the
         model has one (conditioned on encode_text(..., opening=True))."""
-        dit = self.opening_dit if opening and self.opening_dit is not None else self.dit
+        _, dit = self.networks(opening)
         return dit(x, t, text.tokens, text.mask, text.pooled, context_frames, guidance, placement)
 
     def placement(self, centres: Tensor, grid: tuple[int, int], frames: int) -> Tensor | None:

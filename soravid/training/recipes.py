@@ -119,8 +119,9 @@ class TrainRecipe:
     autoencoder: AutoencoderStage = field(default_factory=AutoencoderStage)
     dit: DiTStage = field(default_factory=DiTStage)
     distill: DistillStage = field(default_factory=DistillStage)
-    # Last, for a model with an opening DiT (ModelConfig.opening_dit): it starts as a copy of
-    # the DiT and trains on openings alone (image_prob 1), the text encoder frozen.
+    # Last, for a model with an opening DiT (ModelConfig.opening_dit): it and its text encoder
+    # start as copies of the DiT and text encoder and train on openings alone (image_prob 1),
+    # every other network frozen.
     opening: DiTStage = field(default_factory=lambda: DiTStage(steps=0))
     checkpoint_every: int = 100
     # Sampling settings written into the exported model (ModelConfig.schedule_shift, context_time).

@@ -272,11 +272,7 @@ def run_dit_stage(
     alone)."""
     stage = recipe.opening if opening else recipe.dit
     model = state.model
-    text_encoder, dit = (
-        (model.opening_text_encoder, model.opening_dit)
-        if opening
-        else (model.text_encoder, model.dit)
-    )
+    text_encoder, dit = model.networks(opening)
     model.autoencoder.eval().requires_grad_(False)
     text_encoder.train()
     dit.train()
@@ -519,9 +515,8 @@ def train_opening(
 def start_opening(state: TrainState) -> None:
     """The EMA weights of the stage before become the model's, every weight is rounded to the
     exported file's precision, and the opening DiT and text encoder start as copies of the DiT
-    and text encoder. The stage
-    starts from the model as it ships, so it is the same stage whether the run went on or
-    started here from that model's file (state_from_model)."""
+    and text encoder. The stage starts from the model as it ships, so it is the same stage
+    whether the run went on or started here from that model's file (state_from_model)."""
     model = state.model
     for name, tensor in (state.ema or {}).items():
         model.get_parameter(name).data.copy_(tensor)
