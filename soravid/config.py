@@ -44,6 +44,7 @@ OVERRIDE_KEYS = {
 FILE_KEYS = {
     "guidance_until": "sampler.guidance_until",
     "single_subject": "sampler.single_subject",
+    "walls": "sampler.walls",
 }
 
 
@@ -63,6 +64,11 @@ class SamplerConfig:
     # cleared of all but its subject (motion.subject_only) before it is shown and carried on,
     # since whatever stray mark it holds would be carried for the whole clip.
     single_subject: bool = False
+    # For the shapes world, whose only diagonal motion is bouncing: in the guess continue_from
+    # starts from, a subject the clip's first frames move on a diagonal goes on at their speed
+    # (motion.motion_speed), turning at the canvas's edges (motion.bounce_path) instead of
+    # wrapping round them; from t = 0.5 the model keeps the motion it is given.
+    walls: bool = False
 
 
 @dataclass
@@ -95,6 +101,7 @@ class ResolvedPreset:
     guidance_until: float = 0.0
     continue_from: float = 1.0
     single_subject: bool = False
+    walls: bool = False
 
     @property
     def frames(self) -> int:
@@ -203,6 +210,7 @@ def resolve_preset(name_or_path: str = "default", **overrides: Any) -> ResolvedP
         guidance_until=float(preset.sampler.guidance_until),
         continue_from=float(given.get("continue_from", preset.sampler.continue_from)),
         single_subject=bool(preset.sampler.single_subject),
+        walls=bool(preset.sampler.walls),
     )
     _validate(resolved, origin)
     return resolved
@@ -302,6 +310,7 @@ def preset_yaml(resolved: ResolvedPreset, description: str = "") -> str:
             "guidance_until": resolved.guidance_until,
             "continue_from": resolved.continue_from,
             "single_subject": resolved.single_subject,
+            "walls": resolved.walls,
         },
     }
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

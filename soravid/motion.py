@@ -13,6 +13,11 @@ the subject (`carry`): the last frame holds the model's own artefacts, and carri
 chunk to chunk they breed until the subject is lost (README, "Continuing from the last
 motion"). And for a world of one subject on a flat background, a made opening can be cleared
 of all but its subject first (`subject_only`), so a stray mark is not carried for a whole clip.
+
+The torus is right for every straight motion of the shapes world and wrong for its one
+diagonal motion, bouncing, which turns at the edges. Given the clip's speed (`motion_speed`,
+measured once on its first frames), a subject moving on a diagonal is carried on as a bounce
+instead (`bounce_path`; the presets' `walls`, README "Bouncing off the walls").
 """
 
 from __future__ import annotations
@@ -20,19 +25,39 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+MOVING = 0.5  # cells per frame under which an axis counts as still
 
-def frame_shift(before: Tensor, after: Tensor) -> Tensor:
+
+def frame_shift(before: Tensor, after: Tensor, sub_cell: bool = False) -> Tensor:
     """Latent frames (B, C, h, w) -> (B, 2) whole cells (dy, dx) that best carry `before`
-    onto `after`, each frame's background (its median cell) left out first."""
+    onto `after`, each frame's background (its median cell) left out first; with `sub_cell`,
+    in fractions of a cell (a parabola through the correlation's peak and its neighbours)."""
     spectra = [torch.fft.fft2(foreground(frame.float())) for frame in (before, after)]
     correlation = torch.fft.ifft2(spectra[1] * spectra[0].conj()).real.sum(dim=1)  # (B, h, w)
     height, width = correlation.shape[1:]
     peak = correlation.flatten(1).argmax(dim=1)  # (B,)
     dy, dx = peak // width, peak % width
+    shift = torch.stack([dy, dx], dim=1)  # (B, 2)
+    if sub_cell:
+        shift = shift + torch.stack([_vertex(correlation, dy, dx, axis) for axis in (0, 1)], dim=1)
     # Offsets past half the grid are the other way round the torus.
-    dy = torch.where(dy > height // 2, dy - height, dy)
-    dx = torch.where(dx > width // 2, dx - width, dx)
-    return torch.stack([dy, dx], dim=1)
+    grid = torch.tensor([height, width])
+    return torch.where(shift > grid // 2, shift - grid, shift)
+
+
+def _vertex(correlation: Tensor, dy: Tensor, dx: Tensor, axis: int) -> Tensor:
+    """(B,) offset, within half a cell, of the peak of the parabola through the correlation
+    (B, h, w) at (dy, dx) and its two neighbours along `axis`."""
+    size = correlation.shape[1 + axis]
+    batch = torch.arange(len(correlation))
+    values = []
+    for offset in (-1, 0, 1):
+        y, x = ((dy + offset) % size, dx) if axis == 0 else (dy, (dx + offset) % size)
+        values.append(correlation[batch, y, x])
+    below, peak, above = values
+    curvature = below - 2 * peak + above
+    vertex = torch.where(curvature < 0, (below - above) / (2 * curvature), torch.zeros_like(peak))
+    return vertex.clamp(-0.5, 0.5)
 
 
 def foreground(frame: Tensor) -> Tensor:
@@ -51,13 +76,77 @@ def carry(reference: Tensor, last: Tensor) -> Tensor:
     return roll_each(reference, frame_shift(reference, last))
 
 
-def extrapolate(history: Tensor, frames: int, start: Tensor | None = None) -> Tensor:
+def extrapolate(
+    history: Tensor, frames: int, start: Tensor | None = None, speed: Tensor | None = None
+) -> Tensor:
     """History (B, C, T >= 2, h, w) -> (B, C, frames, h, w): `start` (B, C, h, w; default the
     last frame, or a reference `carry` has moved there) moved on by the shift between the last
-    two frames, once per frame, wrapping round the edges."""
+    two frames, once per frame, wrapping round the edges. Given the clip's `speed` (B, 2) along
+    y and x (`motion_speed`), a subject moving on a diagonal instead goes on at that speed,
+    turning at the edges (`bounce_path`)."""
     start = history[:, :, -1] if start is None else start
-    step = frame_shift(history[:, :, -2], history[:, :, -1])
-    return torch.stack([roll_each(start, k * step) for k in range(1, frames + 1)], dim=2)
+    step = frame_shift(history[:, :, -2], history[:, :, -1])  # (B, 2)
+    ahead = torch.arange(1, frames + 1)[None, :, None] * step[:, None]  # (B, frames, 2)
+    if speed is not None:
+        latest = frame_shift(history[:, :, -2], history[:, :, -1], sub_cell=True)
+        paths = zip(start, ahead, latest, speed, strict=True)
+        ahead = torch.stack([bounce_path(*path) for path in paths])
+    return torch.stack([roll_each(start, ahead[:, k]) for k in range(frames)], dim=2)
+
+
+def motion_speed(history: Tensor) -> Tensor:
+    """History (B, C, T >= 2, h, w) -> (B, 2) cells per frame along y and x: the median, to a
+    fraction of a cell, of the frame intervals that moved along the axis (a turn at a wall
+    nets about nothing, and a model's first frames may jump once). Measured once, on a clip's
+    first frames (the model's own choice, or the clip being extended), it holds for the clip:
+    the shapes world's speed never changes, and measured again on frames that followed a guess
+    it would only echo the guess."""
+    shifts = torch.stack(
+        [
+            frame_shift(history[:, :, k], history[:, :, k + 1], sub_cell=True).abs()
+            for k in range(history.shape[2] - 1)
+        ]
+    )  # (T - 1, B, 2)
+    moving = torch.where(shifts >= MOVING, shifts, torch.nan)
+    return moving.nanmedian(dim=0).values.nan_to_num(0.0)
+
+
+def bounce_path(frame: Tensor, straight: Tensor, latest: Tensor, speed: Tensor) -> Tensor:
+    """(C, h, w) frame, its subject's straight path (frames, 2) of whole-cell (dy, dx), the
+    last step (2,) to a fraction of a cell and the clip's speed (2,) -> the path of a subject
+    moving on a diagonal, as the shapes world's bouncing does: at the mean of `speed` along
+    both axes (it bounces at 45 degrees, and the model's first frames seldom move it at
+    exactly that; one axis too fast or slow puts it past the speed a judge allows), the way the
+    last step went (away from the nearer edge where it stalled, turning there), each
+    component reversing at an edge, so that it stays inside the canvas. Any other path, or a
+    subject across an edge, is kept: it wraps round the torus."""
+    inside = subject_cells(frame)  # (h, w)
+    if not bool((speed >= MOVING).all()) or not inside.any():
+        return straight
+    frames = torch.arange(1, len(straight) + 1)
+    pace = float(speed.mean())
+    path = straight.clone()
+    for axis, occupied in enumerate((inside.any(dim=1), inside.any(dim=0))):
+        cells = occupied.nonzero().flatten()
+        if occupied[0] and occupied[-1]:
+            return straight
+        low, high = int(cells.min()), int(cells.max())
+        direction = float(latest[axis].sign())
+        if abs(latest[axis]) < MOVING:
+            direction = 1.0 if low + high < len(occupied) - 1 else -1.0
+        free = (frames * direction * pace).round().long()
+        last = len(occupied) - 1 - high + low  # the farthest the low side goes
+        # Fold the free path into [0, last]: there and back is one period.
+        position = (low + free) % max(2 * last, 1)
+        path[:, axis] = torch.where(position > last, 2 * last - position, position) - low
+    return path
+
+
+def subject_cells(frame: Tensor, threshold: float = 0.5) -> Tensor:
+    """(C, h, w) -> (h, w) cells standing out from the background by over `threshold` of the
+    most: the subject's body, without the blurred edge subject_only keeps."""
+    strength = (frame - background(frame[None])[0]).float().norm(dim=0)
+    return strength > threshold * strength.max()
 
 
 def roll_each(frames: Tensor, shifts: Tensor) -> Tensor:

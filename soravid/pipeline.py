@@ -31,7 +31,7 @@ from soravid.models.dit import ContextCache
 from soravid.models.placement import random_centre
 from soravid.models.registry import SoravidModel, build_model
 from soravid.models.text import TextEmbedding
-from soravid.motion import carry, extrapolate, subject_only
+from soravid.motion import carry, extrapolate, motion_speed, subject_only
 from soravid.weights import (
     autocast,
     load_model,
@@ -73,6 +73,10 @@ class GenerationResult:
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
+
+# Latent frames a preset with walls measures a clip's speed on (motion.motion_speed): three
+# intervals, so that the median outvotes one turn at a wall or one jump.
+SPEED_FRAMES = 4
 
 # How Pipeline.plan estimates, in words for the user.
 ESTIMATE_METHOD = (
@@ -326,14 +330,16 @@ class Pipeline:
             return self.model.autoencoder.encode(video.to(self.device)).float()
 
     def context_span(self) -> int:
-        """How many of a clip's last frames `encode_context` encodes, at most."""
+        """How many of a clip's last frames `encode_context` encodes, at most: what the model
+        and decoder look at, or what a preset with walls measures the clip's speed on."""
         tf = self.model.config.autoencoder.temporal_factor
-        return 1 + (self._history_frames() - 1) * tf
+        return 1 + (max(self._history_frames(), SPEED_FRAMES) - 1) * tf
 
     def _kept_frames(self, preset: ResolvedPreset) -> int:
         """Latent frames carried from chunk to chunk: the context and, to continue from the
-        last motion, the frame before it."""
-        return self.model.config.context_frames + (preset.continue_from < 1)
+        last motion, the frame before it (with walls, what the clip's speed is measured on)."""
+        kept = self.model.config.context_frames + (preset.continue_from < 1)
+        return max(kept, SPEED_FRAMES) if preset.walls else kept
 
     def _history_frames(self) -> int:
         """Latent frames kept from chunk to chunk: the context, and what the decoder looks at."""
@@ -443,10 +449,16 @@ class Pipeline:
             # What warm-started chunks go on from (motion.carry): the last frame of a clip
             # being continued, else the clip's first latent frame, made alone from noise.
             reference = history[:, :, -1] if history.shape[2] else None
+            speed = None  # with walls, the clip's speed, from the frames before the first guess
             remaining = preset.frames
             for chunk in chunks:
                 chunk_text = text if chunk.context else opening_text
-                new = self._denoise_chunk(chunk, history, reference, chunk_text, request, clock)
+                warm = chunk_start(preset, chunk, history.shape[2]) < 1
+                if preset.walls and warm and speed is None:
+                    speed = motion_speed(history)
+                new = self._denoise_chunk(
+                    chunk, history, reference, speed, chunk_text, request, clock
+                )
                 if reference is None:
                     if preset.single_subject:
                         new[:, :, 0] = subject_only(new[:, :, 0])
@@ -480,6 +492,7 @@ class Pipeline:
         chunk: Chunk,
         history: Tensor,
         reference: Tensor | None,
+        speed: Tensor | None,
         text: TextEmbedding,
         request: GenerationRequest,
         clock: ProgressClock,
@@ -496,7 +509,9 @@ class Pipeline:
             # frame too: the model's own last frame would carry its artefacts on.
             held = carry(reference, history[:, :, -1])  # (1, C, h, w)
             context = torch.cat([context[:, :, :-1], held[:, :, None]], dim=2)
-            guess = extrapolate(history, chunk.new, held).to(noise.dtype)  # (1, C, new, h, w)
+            guess = extrapolate(history, chunk.new, held, speed).to(
+                noise.dtype
+            )  # (1, C, new, h, w)
             fresh = noise[:, :, chunk.context :]  # the new frames' noise
             noise[:, :, chunk.context :] = interpolate(guess, fresh, start)
         schedule = time_schedule(preset.steps, self.model.config.schedule_shift, start)

@@ -52,6 +52,7 @@ def test_shipped_presets_resolve_to_their_canvas(name):
     sampler = (resolved.steps, resolved.guidance, resolved.continue_from)
     assert resolved.fps == 8 and sampler == (8, 2.0, 0.5)  # tuned for the embedded model
     assert resolved.single_subject  # the embedded model draws one subject
+    assert resolved.walls  # whose only diagonal motion bounces
     assert resolved.model == "embedded"
     assert resolved.frames == round(seconds * 8)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from soravid.motion import carry, extrapolate, frame_shift, subject_only
+from soravid.motion import carry, extrapolate, frame_shift, motion_speed, subject_only
 
 
 def latent_frame(batch: int = 2, background: float = 0.5) -> torch.Tensor:
@@ -69,3 +69,68 @@ def test_a_subject_across_the_edge_is_kept_whole() -> None:
     frame[:, :, 2:4, 10:12] = 3.0  # its left part, by the right edge
     frame[:, :, 2:4, 0:2] = 3.5  # its right part, by the left edge
     assert torch.equal(subject_only(frame), frame)
+
+
+def test_the_shift_is_found_to_a_fraction_of_a_cell() -> None:
+    before = torch.zeros(1, 1, 16, 16)
+    before[0, 0, 6:9, 6:9] = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]])
+    halfway = (torch.roll(before, 1, dims=3) + torch.roll(before, 2, dims=3)) / 2
+    dy, dx = frame_shift(before, halfway, sub_cell=True)[0].tolist()
+    assert abs(dy) < 0.05 and 1.3 < dx < 1.7
+    assert frame_shift(before, halfway).dtype == torch.long
+
+
+def diagonal_history(frame: torch.Tensor, step: tuple[int, int], frames: int = 3) -> torch.Tensor:
+    """(B, C, frames, h, w): `frame` arrived at by `step` a frame."""
+    back = [torch.roll(frame, (-k * step[0], -k * step[1]), dims=(2, 3)) for k in range(frames)]
+    return torch.stack(back[::-1], dim=2)
+
+
+def test_a_diagonal_subject_turns_at_the_edges_at_the_clips_speed_and_stays_inside() -> None:
+    frame = torch.full((1, 4, 8, 12), 0.5)
+    frame[:, :, 5:7, 8:10] = 3.0  # rows 5-6 of 8, columns 8-9 of 12
+    history = diagonal_history(frame, (1, 1))
+    speed = motion_speed(history)
+    assert torch.allclose(speed, torch.ones(1, 2))
+    future = extrapolate(history, 4, speed=speed)
+    # Down-right by one cell a frame: the bottom edge is one row away, the right two columns.
+    for k, (dy, dx) in enumerate([(1, 1), (0, 2), (-1, 1), (-2, 0)]):
+        assert torch.equal(future[:, :, k], torch.roll(frame, (dy, dx), dims=(2, 3)))
+    wrapped = extrapolate(history, 4)
+    assert torch.equal(wrapped[:, :, 1], torch.roll(frame, (2, 2), dims=(2, 3)))
+
+
+def test_a_fractional_speed_is_kept_on_average_and_both_axes_share_it() -> None:
+    frame = torch.full((1, 4, 16, 24), 0.5)
+    frame[:, :, 6:8, 10:12] = 3.0
+    history = diagonal_history(frame, (1, -1))
+    future = extrapolate(history, 4, speed=torch.tensor([[1.0, 2.0]]))  # at 1.5 cells a frame
+    for k, shift in enumerate([2, 3, 4, 6]):  # round(1.5 k)
+        assert torch.equal(future[:, :, k], torch.roll(frame, (shift, -shift), dims=(2, 3)))
+
+
+def test_straight_motions_and_subjects_across_an_edge_wrap_round_whatever_the_speed() -> None:
+    frame = latent_frame()
+    history = diagonal_history(frame, (0, 2))
+    speed = motion_speed(history)
+    assert speed[:, 0].eq(0).all() and torch.allclose(speed[:, 1], torch.full((2,), 2.0))
+    assert torch.equal(extrapolate(history, 5, speed=speed), extrapolate(history, 5))
+    across = torch.full((1, 4, 8, 12), 0.5)
+    across[:, :, 2:4, 11] = 3.0
+    across[:, :, 2:4, 0] = 3.0  # a subject across the left and right edges
+    history = diagonal_history(across, (1, 1))
+    assert torch.equal(extrapolate(history, 3, speed=torch.ones(1, 2)), extrapolate(history, 3))
+
+
+def test_a_subject_that_stalled_along_an_axis_turns_away_from_the_nearer_edge() -> None:
+    frame = torch.full((1, 4, 8, 12), 0.5)
+    frame[:, :, 3:5, 0:2] = 3.0  # at the left edge, having come down-left; its last step (1, 0)
+    history = torch.stack(
+        [torch.roll(frame, (-2, 1), dims=(2, 3)), torch.roll(frame, (-1, 0), dims=(2, 3)), frame],
+        dim=2,
+    )
+    future = extrapolate(history, 2, speed=torch.ones(1, 2))
+    for k in range(2):
+        assert torch.equal(future[:, :, k], torch.roll(frame, (k + 1, k + 1), dims=(2, 3)))
+    # Without the clip's speed the lost component stays lost: it goes straight down.
+    assert torch.equal(extrapolate(history, 1)[:, :, 0], torch.roll(frame, 1, dims=2))

@@ -390,3 +390,30 @@ def test_a_single_subject_opening_is_cleared_before_it_is_shown_and_carried(
     assert references and all(torch.equal(r, cleared) for r in references)
     plain = list(pipeline.frames(request(seconds=3.0, steps=2, continue_from=0.6)))
     assert not np.array_equal(clip[0], plain[0])  # the opening shown is the cleared one
+
+
+def test_with_walls_the_clips_speed_is_measured_once_on_its_first_frames(
+    pipeline: Pipeline, monkeypatch
+) -> None:
+    import soravid.pipeline as pipeline_module
+
+    speeds, calls = [], []
+    extrapolate, motion_speed = pipeline_module.extrapolate, pipeline_module.motion_speed
+
+    def record_speed(history):
+        speeds.append(history.shape[2])
+        return motion_speed(history)
+
+    def record(history, frames, start, speed):
+        calls.append(speed)
+        return extrapolate(history, frames, start, speed)
+
+    monkeypatch.setattr(pipeline_module, "motion_speed", record_speed)
+    monkeypatch.setattr(pipeline_module, "extrapolate", record)
+    walled = list(pipeline.frames(request(seconds=6.0, steps=2, continue_from=0.6, walls=True)))
+    assert len(speeds) == 1 and speeds[0] >= 3  # the first frames, beyond the context
+    assert len(calls) >= 2 and all(speed is calls[0] for speed in calls)
+    calls.clear()
+    plain = list(pipeline.frames(request(seconds=6.0, steps=2, continue_from=0.6)))
+    assert len(speeds) == 1 and calls and all(speed is None for speed in calls)
+    assert len(walled) == len(plain)
