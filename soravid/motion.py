@@ -135,10 +135,14 @@ def bounce_path(frame: Tensor, straight: Tensor, latest: Tensor, speed: Tensor) 
         if abs(latest[axis]) < MOVING:
             direction = 1.0 if low + high < len(occupied) - 1 else -1.0
         free = (frames * direction * pace).round().long()
-        last = len(occupied) - 1 - high + low  # the farthest the low side goes
-        # Fold the free path into [0, last]: there and back is one period.
-        position = (low + free) % max(2 * last, 1)
-        path[:, axis] = torch.where(position > last, 2 * last - position, position) - low
+        # The low side goes between `first` and `last`, a cell short of each edge where the
+        # subject is not there already: the cells measured are its body, not its blurred rim,
+        # and a turn a cell late shows it across the edge.
+        first = min(1, low)
+        last = max(len(occupied) - 2 - high + low, low)
+        span = last - first  # fold the free path into it: there and back is one period
+        position = (low - first + free) % max(2 * span, 1)
+        path[:, axis] = torch.where(position > span, 2 * span - position, position) + first - low
     return path
 
 

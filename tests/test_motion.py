@@ -93,8 +93,9 @@ def test_a_diagonal_subject_turns_at_the_edges_at_the_clips_speed_and_stays_insi
     speed = motion_speed(history)
     assert torch.allclose(speed, torch.ones(1, 2))
     future = extrapolate(history, 4, speed=speed)
-    # Down-right by one cell a frame: the bottom edge is one row away, the right two columns.
-    for k, (dy, dx) in enumerate([(1, 1), (0, 2), (-1, 1), (-2, 0)]):
+    # Down-right by one cell a frame, turning a cell short of the edges: the bottom edge is one
+    # row away (it turns at once), the right two columns.
+    for k, (dy, dx) in enumerate([(-1, 1), (-2, 0), (-3, -1), (-4, -2)]):
         assert torch.equal(future[:, :, k], torch.roll(frame, (dy, dx), dims=(2, 3)))
     wrapped = extrapolate(history, 4)
     assert torch.equal(wrapped[:, :, 1], torch.roll(frame, (2, 2), dims=(2, 3)))
