@@ -27,6 +27,7 @@ SIZE_MULTIPLE = 16
 MIN_SIDE, MAX_SIDE = 32, 1024
 MAX_FPS = 60
 MAX_STEPS = 1000
+MAX_DRAWS = 16
 
 # What the command line may override, and where each value lives in a preset file.
 OVERRIDE_KEYS = {
@@ -45,6 +46,7 @@ FILE_KEYS = {
     "guidance_until": "sampler.guidance_until",
     "single_subject": "sampler.single_subject",
     "walls": "sampler.walls",
+    "draws": "sampler.draws",
 }
 
 
@@ -69,6 +71,11 @@ class SamplerConfig:
     # (motion.motion_speed), turning at the canvas's edges (motion.bounce_path) instead of
     # wrapping round them; from t = 0.5 the model keeps the motion it is given.
     walls: bool = False
+    # The first chunk that continues a clip from noise (after a new clip's opening, the one
+    # chunk with no motion to carry on) is made this many times, from other noise, and the
+    # draw whose frames are most nearly shifts of each other kept (motion.rigidity): a small
+    # DiT's first moving frames sometimes break the subject or jump.
+    draws: int = 1
 
 
 @dataclass
@@ -102,6 +109,7 @@ class ResolvedPreset:
     continue_from: float = 1.0
     single_subject: bool = False
     walls: bool = False
+    draws: int = 1
 
     @property
     def frames(self) -> int:
@@ -211,6 +219,7 @@ def resolve_preset(name_or_path: str = "default", **overrides: Any) -> ResolvedP
         continue_from=float(given.get("continue_from", preset.sampler.continue_from)),
         single_subject=bool(preset.sampler.single_subject),
         walls=bool(preset.sampler.walls),
+        draws=int(preset.sampler.draws),
     )
     _validate(resolved, origin)
     return resolved
@@ -287,6 +296,8 @@ def _validate(resolved: ResolvedPreset, origin: _Origin) -> None:
         _reject(origin.of("guidance_until"), "must be from 0 to 1", resolved.guidance_until)
     if not 0 < resolved.continue_from <= 1:
         _reject(origin.of("continue_from"), "must be above 0 and at most 1", resolved.continue_from)
+    if not 1 <= resolved.draws <= MAX_DRAWS:
+        _reject(origin.of("draws"), f"must be from 1 to {MAX_DRAWS}", resolved.draws)
     if not resolved.model.strip():
         _reject(origin.of("model"), "must name a model ('embedded' or a .safetensors path)", "")
 
@@ -311,6 +322,7 @@ def preset_yaml(resolved: ResolvedPreset, description: str = "") -> str:
             "continue_from": resolved.continue_from,
             "single_subject": resolved.single_subject,
             "walls": resolved.walls,
+            "draws": resolved.draws,
         },
     }
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

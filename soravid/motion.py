@@ -18,6 +18,10 @@ The torus is right for every straight motion of the shapes world and wrong for i
 diagonal motion, bouncing, which turns at the edges. Given the clip's speed (`motion_speed`,
 measured once on its first frames), a subject moving on a diagonal is carried on as a bounce
 instead (`bounce_path`; the presets' `walls`, README "Bouncing off the walls").
+
+The one chunk with no motion to carry on, the first continuing a clip from noise, can be drawn
+more than once and the draw kept whose frames are most nearly shifts of each other
+(`rigidity`; the presets' `draws`).
 """
 
 from __future__ import annotations
@@ -151,6 +155,19 @@ def subject_cells(frame: Tensor, threshold: float = 0.5) -> Tensor:
     most: the subject's body, without the blurred edge subject_only keeps."""
     strength = (frame - background(frame[None])[0]).float().norm(dim=0)
     return strength > threshold * strength.max()
+
+
+def rigidity(frames: Tensor) -> float:
+    """Latent frames (1, C, T >= 2, h, w) -> how nearly each is the one before it shifted: the
+    mean over consecutive pairs of the peak of their foregrounds' circular cross-correlation,
+    normalised (1: a pure shift, lower where the subject breaks up, fades or changes)."""
+    scores = []
+    for before, after in zip(frames.unbind(2)[:-1], frames.unbind(2)[1:], strict=True):
+        before, after = foreground(before.float()), foreground(after.float())
+        spectra = torch.fft.fft2(after) * torch.fft.fft2(before).conj()
+        peak = torch.fft.ifft2(spectra).real.sum(dim=1).max()  # over channels, then shifts
+        scores.append(float(peak / (before.norm() * after.norm()).clamp(min=1e-8)))
+    return sum(scores) / len(scores)
 
 
 def roll_each(frames: Tensor, shifts: Tensor) -> Tensor:

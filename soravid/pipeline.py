@@ -31,7 +31,7 @@ from soravid.models.dit import ContextCache
 from soravid.models.placement import random_centre
 from soravid.models.registry import SoravidModel, build_model
 from soravid.models.text import TextEmbedding
-from soravid.motion import carry, extrapolate, motion_speed, subject_only
+from soravid.motion import carry, extrapolate, motion_speed, rigidity, subject_only
 from soravid.weights import (
     autocast,
     load_model,
@@ -83,7 +83,8 @@ ESTIMATE_METHOD = (
     "one chunk continuing a clip timed on this machine with the model's networks at random "
     "weights (none loaded): time = model passes x warm pass time + chunks x decode time, "
     "a step with classifier-free guidance being two passes, chunks that continue from the "
-    "last motion skipping the steps above sampler.continue_from; model "
+    "last motion skipping the steps above sampler.continue_from, the first chunk continuing "
+    "from noise made sampler.draws times; model "
     "loading and writing not included; peak memory = this process's peak RSS after that "
     "chunk, which chunking keeps flat however long the clip (ffmpeg's own memory not included)"
 )
@@ -166,9 +167,10 @@ def chunk_start(preset: ResolvedPreset, chunk: Chunk, history_frames: int) -> fl
 PLACEMENT_STREAM = 2**32
 
 
-def chunk_seed(seed: int, chunk: int) -> int:
-    """A well-mixed 63-bit seed for one chunk's noise."""
-    state = np.random.SeedSequence([seed, chunk]).generate_state(1, dtype=np.uint64)[0]
+def chunk_seed(seed: int, chunk: int, draw: int = 0) -> int:
+    """A well-mixed 63-bit seed for one chunk's noise (draw > 0: another draw of it)."""
+    entropy = [seed, chunk, draw] if draw else [seed, chunk]
+    state = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0]
     return int(state >> np.uint64(1))
 
 
@@ -353,11 +355,14 @@ class Pipeline:
         chunks = self._plan(preset.frames, 0)
         cost = self.measure_chunk_cost(request)
         _, two_pass = split_guidance(self.model, preset.guidance)
-        passes, made = 0, 0
+        passes, made, drawn = 0, 0, False
         for chunk in chunks:
             start = chunk_start(preset, chunk, min(made, self._kept_frames(preset)))
             schedule = time_schedule(preset.steps, config.schedule_shift, start)
-            passes += len(schedule) - 1 + guided_steps(schedule, two_pass, preset.guidance_until)
+            draws = preset.draws if chunk.context and start == 1 and not drawn else 1
+            drawn |= draws > 1
+            steps = len(schedule) - 1 + guided_steps(schedule, two_pass, preset.guidance_until)
+            passes += draws * steps
             made += chunk.new
         pass_seconds = cost.step_seconds / (1 if two_pass == 1.0 else 2)
         peak = cost.peak_bytes
@@ -450,15 +455,25 @@ class Pipeline:
             # being continued, else the clip's first latent frame, made alone from noise.
             reference = history[:, :, -1] if history.shape[2] else None
             speed = None  # with walls, the clip's speed, from the frames before the first guess
+            drawn = False  # whether the first chunk continuing from noise has been made
             remaining = preset.frames
             for chunk in chunks:
                 chunk_text = text if chunk.context else opening_text
                 warm = chunk_start(preset, chunk, history.shape[2]) < 1
                 if preset.walls and warm and speed is None:
                     speed = motion_speed(history)
-                new = self._denoise_chunk(
-                    chunk, history, reference, speed, chunk_text, request, clock
-                )
+                draws = preset.draws if chunk.context and not warm and not drawn else 1
+                drawn |= draws > 1
+                made = [
+                    self._denoise_chunk(
+                        chunk, history, reference, speed, chunk_text, request, clock, draw
+                    )
+                    for draw in range(draws)
+                ]
+                # The draw whose frames best carry the last frame before them on, as shifts.
+                new = made[0]
+                if draws > 1:
+                    new = max(made, key=lambda m: rigidity(torch.cat([history[:, :, -1:], m], 2)))
                 if reference is None:
                     if preset.single_subject:
                         new[:, :, 0] = subject_only(new[:, :, 0])
@@ -496,11 +511,12 @@ class Pipeline:
         text: TextEmbedding,
         request: GenerationRequest,
         clock: ProgressClock,
+        draw: int = 0,
     ) -> Tensor:
-        """The chunk's new latent frames (1, C, new, h, w)."""
+        """The chunk's new latent frames (1, C, new, h, w), from the noise of its `draw`."""
         _, channels, _, height, width = history.shape
         shape = (1, channels, chunk.context + chunk.new, height, width)
-        noise = make_noise(shape, chunk_seed(request.seed, chunk.index)).to(self.device)
+        noise = make_noise(shape, chunk_seed(request.seed, chunk.index, draw)).to(self.device)
         context = history[:, :, history.shape[2] - chunk.context :] if chunk.context else None
         preset = request.preset
         start = chunk_start(preset, chunk, history.shape[2])

@@ -53,6 +53,7 @@ def test_shipped_presets_resolve_to_their_canvas(name):
     assert resolved.fps == 8 and sampler == (8, 2.0, 0.5)  # tuned for the embedded model
     assert resolved.single_subject  # the embedded model draws one subject
     assert resolved.walls  # whose only diagonal motion bounces
+    assert resolved.draws == 3
     assert resolved.model == "embedded"
     assert resolved.frames == round(seconds * 8)
 
@@ -156,6 +157,10 @@ def test_a_missing_preset_file_is_named(tmp_path):
         (
             "sampler:\n  single_subject: maybe\nwidth: 64\nheight: 64\n",
             "'sampler.single_subject': Value 'maybe' is not a valid bool",
+        ),
+        (
+            "sampler:\n  draws: 0\nwidth: 64\nheight: 64\n",
+            "sampler.draws must be from 1 to 16",
         ),
     ],
 )

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from soravid.motion import carry, extrapolate, frame_shift, motion_speed, subject_only
+from soravid.motion import (
+    carry,
+    extrapolate,
+    frame_shift,
+    motion_speed,
+    rigidity,
+    subject_only,
+)
 
 
 def latent_frame(batch: int = 2, background: float = 0.5) -> torch.Tensor:
@@ -135,3 +142,13 @@ def test_a_subject_that_stalled_along_an_axis_turns_away_from_the_nearer_edge() 
         assert torch.equal(future[:, :, k], torch.roll(frame, (k + 1, k + 1), dims=(2, 3)))
     # Without the clip's speed the lost component stays lost: it goes straight down.
     assert torch.equal(extrapolate(history, 1)[:, :, 0], torch.roll(frame, 1, dims=2))
+
+
+def test_rigidity_is_one_for_a_shifted_subject_and_lower_where_it_breaks_up() -> None:
+    frame = latent_frame(1)
+    moved = torch.stack([frame, torch.roll(frame, (1, 2), dims=(2, 3))], dim=2)
+    assert abs(rigidity(moved) - 1.0) < 1e-4
+    broken = torch.roll(frame, (1, 2), dims=(2, 3))
+    broken[:, :, :, 6:] = torch.roll(broken[:, :, :, 6:], 3, dims=2)  # half of it elsewhere
+    broken[:, :, 6, 0] = 4.0  # and a stray mark
+    assert rigidity(torch.stack([frame, broken], dim=2)) < 0.9

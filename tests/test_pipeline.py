@@ -11,7 +11,7 @@ import torch
 from soravid import weights as weights_module
 from soravid.config import ResolvedPreset
 from soravid.errors import BadInputError
-from soravid.motion import carry, subject_only
+from soravid.motion import carry, rigidity, subject_only
 from soravid.pipeline import (
     Chunk,
     GenerationRequest,
@@ -417,3 +417,27 @@ def test_with_walls_the_clips_speed_is_measured_once_on_its_first_frames(
     plain = list(pipeline.frames(request(seconds=6.0, steps=2, continue_from=0.6)))
     assert len(speeds) == 1 and calls and all(speed is None for speed in calls)
     assert len(walled) == len(plain)
+
+
+def test_the_first_chunk_continuing_from_noise_keeps_the_most_rigid_of_its_draws(
+    pipeline: Pipeline, monkeypatch
+) -> None:
+    made = []
+    denoise_chunk = Pipeline._denoise_chunk
+
+    def record_chunk(self, chunk, *args):
+        made.append((chunk.index, args[-1], denoise_chunk(self, chunk, *args)))
+        return made[-1][2]
+
+    monkeypatch.setattr(Pipeline, "_denoise_chunk", record_chunk)
+    clip = list(pipeline.frames(request(seconds=4.0, steps=2, continue_from=0.6, draws=3)))
+    draws = [(index, draw) for index, draw, _ in made]
+    assert draws[:4] == [(0, 0), (1, 0), (1, 1), (1, 2)]  # the chunk after the opening, thrice
+    assert all(draw == 0 for _, draw in draws[4:])  # the warm chunks once
+    opening = made[0][2][:, :, -1:]
+    scores = [rigidity(torch.cat([opening, frames], dim=2)) for _, _, frames in made[1:4]]
+    single = list(pipeline.frames(request(seconds=4.0, steps=2, continue_from=0.6)))
+    assert len(clip) == len(single)
+    assert np.array_equal(clip[0], single[0])  # the opening is not drawn again
+    best = int(np.argmax(scores))
+    assert (best == 0) == all(np.array_equal(a, b) for a, b in zip(clip, single, strict=True))
