@@ -318,6 +318,16 @@ def test_continuing_from_the_last_motion_starts_part_noised(pipeline: Pipeline) 
     )
 
 
+def test_the_plan_counts_every_draw_of_the_chunk_made_more_than_once(pipeline: Pipeline) -> None:
+    events: list[ProgressEvent] = []
+    drawn = request(seconds=2.0, steps=4, continue_from=0.6, draws=3)
+    list(pipeline.frames(drawn, on_progress=events.append))
+    denoise_steps = sum(e.phase == "denoise" for e in events)
+    assert pipeline.plan(drawn).model_passes == denoise_steps  # one pass a step: distilled
+    once = request(seconds=2.0, steps=4, continue_from=0.6)
+    assert pipeline.plan(drawn).model_passes == pipeline.plan(once).model_passes + 2 * 4
+
+
 def test_continuing_chunks_go_on_from_the_opening_or_the_last_given_frame(
     pipeline: Pipeline, monkeypatch
 ) -> None:
