@@ -36,8 +36,7 @@ def frame_shift(before: Tensor, after: Tensor, sub_cell: bool = False) -> Tensor
     """Latent frames (B, C, h, w) -> (B, 2) whole cells (dy, dx) that best carry `before`
     onto `after`, each frame's background (its median cell) left out first; with `sub_cell`,
     in fractions of a cell (a parabola through the correlation's peak and its neighbours)."""
-    spectra = [torch.fft.fft2(foreground(frame.float())) for frame in (before, after)]
-    correlation = torch.fft.ifft2(spectra[1] * spectra[0].conj()).real.sum(dim=1)  # (B, h, w)
+    correlation = circular_correlation(foreground(before.float()), foreground(after.float()))
     height, width = correlation.shape[1:]
     peak = correlation.flatten(1).argmax(dim=1)  # (B,)
     dy, dx = peak // width, peak % width
@@ -47,6 +46,13 @@ def frame_shift(before: Tensor, after: Tensor, sub_cell: bool = False) -> Tensor
     # Offsets past half the grid are the other way round the torus.
     grid = torch.tensor([height, width])
     return torch.where(shift > grid // 2, shift - grid, shift)
+
+
+def circular_correlation(before: Tensor, after: Tensor) -> Tensor:
+    """(B, C, h, w) frames -> (B, h, w): for every shift (dy, dx) round the torus, how well
+    `before` moved by it matches `after`, summed over channels."""
+    spectra = torch.fft.fft2(after) * torch.fft.fft2(before).conj()
+    return torch.fft.ifft2(spectra).real.sum(dim=1)
 
 
 def _vertex(correlation: Tensor, dy: Tensor, dx: Tensor, axis: int) -> Tensor:
@@ -153,7 +159,7 @@ def bounce_path(frame: Tensor, straight: Tensor, latest: Tensor, speed: Tensor) 
 def subject_cells(frame: Tensor, threshold: float = 0.5) -> Tensor:
     """(C, h, w) -> (h, w) cells standing out from the background by over `threshold` of the
     most: the subject's body, without the blurred edge subject_only keeps."""
-    strength = (frame - background(frame[None])[0]).float().norm(dim=0)
+    strength = foreground(frame[None])[0].float().norm(dim=0)
     return strength > threshold * strength.max()
 
 
@@ -164,8 +170,7 @@ def rigidity(frames: Tensor) -> float:
     scores = []
     for before, after in zip(frames.unbind(2)[:-1], frames.unbind(2)[1:], strict=True):
         before, after = foreground(before.float()), foreground(after.float())
-        spectra = torch.fft.fft2(after) * torch.fft.fft2(before).conj()
-        peak = torch.fft.ifft2(spectra).real.sum(dim=1).max()  # over channels, then shifts
+        peak = circular_correlation(before, after).max()
         scores.append(float(peak / (before.norm() * after.norm()).clamp(min=1e-8)))
     return sum(scores) / len(scores)
 

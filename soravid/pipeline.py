@@ -167,6 +167,14 @@ def chunk_start(preset: ResolvedPreset, chunk: Chunk, history_frames: int) -> fl
 PLACEMENT_STREAM = 2**32
 
 
+def chunk_draws(preset: ResolvedPreset, chunks: list[Chunk], chunk: Chunk, start: float) -> int:
+    """How many times `chunk` is made (sampler.draws, the most rigid kept): that many for the
+    first chunk that continues frames, when it starts from noise (a new clip's chunk after its
+    opening, with no motion to carry on); once for every other."""
+    first_continuing = next((c for c in chunks if c.context), None)
+    return preset.draws if chunk == first_continuing and start == 1 else 1
+
+
 def chunk_seed(seed: int, chunk: int, draw: int = 0) -> int:
     """A well-mixed 63-bit seed for one chunk's noise (draw > 0: another draw of it)."""
     entropy = [seed, chunk, draw] if draw else [seed, chunk]
@@ -355,14 +363,12 @@ class Pipeline:
         chunks = self._plan(preset.frames, 0)
         cost = self.measure_chunk_cost(request)
         _, two_pass = split_guidance(self.model, preset.guidance)
-        passes, made, drawn = 0, 0, False
+        passes, made = 0, 0
         for chunk in chunks:
             start = chunk_start(preset, chunk, min(made, self._kept_frames(preset)))
             schedule = time_schedule(preset.steps, config.schedule_shift, start)
-            draws = preset.draws if chunk.context and start == 1 and not drawn else 1
-            drawn |= draws > 1
             steps = len(schedule) - 1 + guided_steps(schedule, two_pass, preset.guidance_until)
-            passes += draws * steps
+            passes += chunk_draws(preset, chunks, chunk, start) * steps
             made += chunk.new
         pass_seconds = cost.step_seconds / (1 if two_pass == 1.0 else 2)
         peak = cost.peak_bytes
@@ -455,15 +461,13 @@ class Pipeline:
             # being continued, else the clip's first latent frame, made alone from noise.
             reference = history[:, :, -1] if history.shape[2] else None
             speed = None  # with walls, the clip's speed, from the frames before the first guess
-            drawn = False  # whether the first chunk continuing from noise has been made
             remaining = preset.frames
             for chunk in chunks:
                 chunk_text = text if chunk.context else opening_text
-                warm = chunk_start(preset, chunk, history.shape[2]) < 1
-                if preset.walls and warm and speed is None:
+                start = chunk_start(preset, chunk, history.shape[2])
+                if preset.walls and start < 1 and speed is None:
                     speed = motion_speed(history)
-                draws = preset.draws if chunk.context and not warm and not drawn else 1
-                drawn |= draws > 1
+                draws = chunk_draws(preset, chunks, chunk, start)
                 made = [
                     self._denoise_chunk(
                         chunk, history, reference, speed, chunk_text, request, clock, draw
