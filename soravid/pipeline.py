@@ -529,9 +529,8 @@ class Pipeline:
             # frame too: the model's own last frame would carry its artefacts on.
             held = carry(reference, history[:, :, -1])  # (1, C, h, w)
             context = torch.cat([context[:, :, :-1], held[:, :, None]], dim=2)
-            guess = extrapolate(history, chunk.new, held, speed).to(
-                noise.dtype
-            )  # (1, C, new, h, w)
+            guess = extrapolate(history, chunk.new, held, speed)  # (1, C, new, h, w)
+            guess = guess.to(noise.dtype)
             fresh = noise[:, :, chunk.context :]  # the new frames' noise
             noise[:, :, chunk.context :] = interpolate(guess, fresh, start)
         schedule = time_schedule(preset.steps, self.model.config.schedule_shift, start)
