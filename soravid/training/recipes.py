@@ -165,16 +165,6 @@ PLACED_DIT_AS_GENERATED = replace(
 
 # The tests' recipes' parts.
 TINY_CANVASES = [[32, 32], [48, 32]]
-# The embedded model's opening stage (TrainRecipe.opening): openings alone, from the DiT.
-OPENING_DIT = replace(
-    PLACED_DIT_AS_GENERATED,
-    steps=2400,
-    learning_rate=3e-4,
-    warmup_steps=50,
-    image_prob=1.0,
-    start_prob=0.5,
-    cpu_bfloat16=True,
-)
 TINY_AUTOENCODER = AutoencoderStage(steps=3, batch_size=2, clip_frames=5, stats_batches=3)
 TINY_DIT = DiTStage(
     steps=3,
@@ -190,6 +180,24 @@ TINY_DIT = DiTStage(
 
 # The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s default.
 EMBEDDED_RECIPE = "shapes-opening"
+# That recipe: shapes-placed-bf16 (below) with an opening DiT (model shapes-opening), 2,400
+# steps on openings alone from the DiT (README, "An opening DiT"). Its first two stages are
+# shapes-placed-bf16's, so `soravid train --from` that recipe's exported model runs its last
+# stage alone, as the shipped weights were made.
+SHAPES_OPENING = TrainRecipe(
+    model="shapes-opening",
+    autoencoder=AutoencoderStage(steps=3000),
+    dit=replace(PLACED_DIT_AS_GENERATED, steps=14000, start_prob=0.5, cpu_bfloat16=True),
+    opening=replace(
+        PLACED_DIT_AS_GENERATED,
+        steps=2400,
+        learning_rate=3e-4,
+        warmup_steps=50,
+        image_prob=1.0,
+        start_prob=0.5,
+        cpu_bfloat16=True,
+    ),
+)
 
 RECIPES: dict[str, TrainRecipe] = {
     # The embedded model before shapes-placed-long: 104 minutes measured on 2 slower cores.
@@ -225,23 +233,11 @@ RECIPES: dict[str, TrainRecipe] = {
         autoencoder=AutoencoderStage(steps=3000),
         dit=replace(PLACED_DIT_AS_GENERATED, steps=14000, start_prob=0.5, cpu_bfloat16=True),
     ),
-    # The embedded model: shapes-placed-bf16 with an opening DiT (model shapes-opening), 2,400
-    # steps on openings alone from the DiT (README, "An opening DiT"). Its first two stages
-    # are shapes-placed-bf16's, so `soravid train --from` that recipe's exported model runs
-    # its last stage alone, as the shipped weights were made.
-    "shapes-opening": TrainRecipe(
-        model="shapes-opening",
-        autoencoder=AutoencoderStage(steps=3000),
-        dit=replace(PLACED_DIT_AS_GENERATED, steps=14000, start_prob=0.5, cpu_bfloat16=True),
-        opening=OPENING_DIT,
-    ),
-    # shapes-opening with 3,600 opening steps: its opening DiT was still improving at 2,400
-    # (README, "An opening DiT"); 12 minutes more on fast cores.
-    "shapes-opening-3600": TrainRecipe(
-        model="shapes-opening",
-        autoencoder=AutoencoderStage(steps=3000),
-        dit=replace(PLACED_DIT_AS_GENERATED, steps=14000, start_prob=0.5, cpu_bfloat16=True),
-        opening=replace(OPENING_DIT, steps=3600),
+    "shapes-opening": SHAPES_OPENING,
+    # The same with 3,600 opening steps: its opening DiT was still improving at 2,400 (README,
+    # "An opening DiT"); 12 minutes more on fast cores.
+    "shapes-opening-3600": replace(
+        SHAPES_OPENING, opening=replace(SHAPES_OPENING.opening, steps=3600)
     ),
     # shapes-placed-bf16 on model shapes-walls (the distance to the canvas's edges as input).
     "shapes-walls-bf16": TrainRecipe(
