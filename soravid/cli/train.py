@@ -23,8 +23,8 @@ EXAMPLES = """Examples:
 
   soravid train --out runs/shapes --export soravid/weights/shapes.safetensors
 
-  soravid train --recipe shapes-opening --from shapes-placed-bf16.safetensors --out runs/opening
-      # the opening stage alone, from a model that recipe's first two stages exported
+  soravid train --from shapes-placed-bf16.safetensors --out runs/opening
+      # the opening stage alone, from a model with the recipe's first two stages
 
   soravid train --recipe tiny --out runs/tiny   # seconds: a model for tests
 

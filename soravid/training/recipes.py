@@ -178,12 +178,13 @@ TINY_DIT = DiTStage(
     object_weight=4.0,
 )
 
-# The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s default.
-EMBEDDED_RECIPE = "shapes-opening"
-# That recipe: shapes-placed-bf16 (below) with an opening DiT (model shapes-opening), 2,400
-# steps on openings alone from the DiT (README, "An opening DiT"). Its first two stages are
-# shapes-placed-bf16's, so `soravid train --from` that recipe's exported model runs its last
-# stage alone, as the shipped weights were made.
+# The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s
+# default. It is SHAPES_OPENING with 3,600 opening steps (below, in RECIPES).
+EMBEDDED_RECIPE = "shapes-opening-3600"
+# The embedded model before's recipe: shapes-placed-bf16 (below) with an opening DiT (model
+# shapes-opening), 2,400 steps on openings alone from the DiT (README, "An opening DiT"). Its
+# first two stages are shapes-placed-bf16's, so `soravid train --from` that recipe's exported
+# model runs its last stage alone, as the shipped weights were made.
 SHAPES_OPENING = TrainRecipe(
     model="shapes-opening",
     autoencoder=AutoencoderStage(steps=3000),
@@ -234,8 +235,8 @@ RECIPES: dict[str, TrainRecipe] = {
         dit=replace(PLACED_DIT_AS_GENERATED, steps=14000, start_prob=0.5, cpu_bfloat16=True),
     ),
     "shapes-opening": SHAPES_OPENING,
-    # The same with 3,600 opening steps: its opening DiT was still improving at 2,400 (README,
-    # "An opening DiT"); 12 minutes more on fast cores.
+    # The embedded model: the same with 3,600 opening steps, as its opening DiT was still
+    # improving at 2,400 (README, "An opening DiT"); about 12 minutes more on fast cores.
     "shapes-opening-3600": replace(
         SHAPES_OPENING, opening=replace(SHAPES_OPENING.opening, steps=3600)
     ),
