@@ -62,9 +62,11 @@ class SamplerConfig:
     # last moved (motion.extrapolate), not from noise at 1: the subject is kept, and the steps
     # above it are saved. 1: from noise.
     continue_from: float = 1.0
-    # For a model of one subject on a flat background (the shapes world): a clip's opening is
-    # cleared of all but its subject (motion.subject_only) before it is shown and carried on,
-    # since whatever stray mark it holds would be carried for the whole clip.
+    # For a model of one subject on a flat background (the shapes world): every latent frame
+    # of a new clip is cleared of all but its subject (motion.subject_only) before it is shown
+    # and carried on. A stray mark in the opening would be carried for the whole clip, and a
+    # small DiT's first moving frames sometimes grow a copy of the subject across the torus's
+    # edge before the subject gets there.
     single_subject: bool = False
     # For the shapes world, whose only diagonal motion is bouncing: in the guess continue_from
     # starts from, a subject the clip's first frames move on a diagonal goes on at their speed

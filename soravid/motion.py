@@ -11,8 +11,9 @@ What is carried on can be an earlier, cleaner frame than the last (the sampler's
 a clip's opening, or the last frame of a clip it continues), moved to where the last frame has
 the subject (`carry`): the last frame holds the model's own artefacts, and carried on from
 chunk to chunk they breed until the subject is lost (README, "Continuing from the last
-motion"). And for a world of one subject on a flat background, a made opening can be cleared
-of all but its subject first (`subject_only`), so a stray mark is not carried for a whole clip.
+motion"). And for a world of one subject on a flat background, the frames a new clip is made
+of can be cleared of all but its subject (`subject_only`), so a stray mark is not carried for
+a whole clip.
 
 The torus is right for every straight motion of the shapes world and wrong for its one
 diagonal motion, bouncing, which turns at the edges. Given the clip's speed (`motion_speed`,

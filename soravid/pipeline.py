@@ -460,6 +460,10 @@ class Pipeline:
             # What warm-started chunks go on from (motion.carry): the last frame of a clip
             # being continued, else the clip's first latent frame, made alone from noise.
             reference = history[:, :, -1] if history.shape[2] else None
+            # A new clip of one subject (single_subject): every latent frame made is cleared
+            # of all but it, the opening and each chunk after; a clip being continued may hold
+            # more than one thing, and keeps whatever its frames carry on.
+            one_subject = preset.single_subject and reference is None
             speed = None  # with walls, the clip's speed, from the frames before the first guess
             remaining = preset.frames
             for chunk in chunks:
@@ -478,9 +482,9 @@ class Pipeline:
                 new = made[0]
                 if draws > 1:
                     new = max(made, key=lambda m: rigidity(torch.cat([history[:, :, -1:], m], 2)))
+                if one_subject:
+                    new = torch.stack([subject_only(frame) for frame in new.unbind(2)], dim=2)
                 if reference is None:
-                    if preset.single_subject:
-                        new[:, :, 0] = subject_only(new[:, :, 0])
                     reference = new[:, :, 0]
                 video = autoencoder.decode(new, decode_cache)
                 history = torch.cat([history, new], dim=2)[:, :, -keep:]

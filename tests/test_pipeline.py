@@ -371,19 +371,20 @@ def test_continuing_chunks_go_on_from_the_opening_or_the_last_given_frame(
     assert references and all(torch.equal(r, context[:, :, -1]) for r in references)
 
 
-def test_a_single_subject_opening_is_cleared_before_it_is_shown_and_carried(
+def test_a_single_subject_clip_is_cleared_frame_by_frame_before_it_is_shown_and_carried(
     pipeline: Pipeline, monkeypatch
 ) -> None:
     import soravid.pipeline as pipeline_module
 
-    made, references = [], []
+    made, histories, references = [], [], []
     denoise_chunk, carry_reference = Pipeline._denoise_chunk, pipeline_module.carry
 
-    def record_chunk(self, chunk, *args):
-        new = denoise_chunk(self, chunk, *args)
-        if chunk.index == 0:  # an opening of a subject and a stray mark, as a DiT may make
+    def record_chunk(self, chunk, history, *args):
+        histories.append(history.clone())
+        new = denoise_chunk(self, chunk, history, *args)
+        if chunk.index < 2:  # a subject and a stray mark in every frame, as a DiT may make
             new = torch.zeros_like(new)
-            new[:, :, 0, 1:3, 1:3], new[:, :, 0, 4, 6] = 3.0, 1.0
+            new[:, :, :, 1:3, 1:3], new[:, :, :, 4, 6] = 3.0, 1.0
         made.append(new.clone())  # as the DiT made it
         return new
 
@@ -400,6 +401,21 @@ def test_a_single_subject_opening_is_cleared_before_it_is_shown_and_carried(
     assert references and all(torch.equal(r, cleared) for r in references)
     plain = list(pipeline.frames(request(seconds=3.0, steps=2, continue_from=0.6)))
     assert not np.array_equal(clip[0], plain[0])  # the opening shown is the cleared one
+    # The first continuing chunk's frames go on cleared too (chunk 2's context holds them).
+    first_continuing = made[1]
+    cleared = torch.stack([subject_only(f) for f in first_continuing.unbind(2)], dim=2)
+    assert not torch.equal(cleared, first_continuing)
+    assert torch.equal(histories[2][:, :, -first_continuing.shape[2] :], cleared)
+
+    # A clip being continued may hold more than one thing: what is made goes on as made.
+    made.clear(), histories.clear()
+    context = pipeline.encode_context(clip)
+    list(pipeline.frames(single, context=context))
+    stray_kept = made[0]
+    assert not torch.equal(
+        torch.stack([subject_only(f) for f in stray_kept.unbind(2)], 2), stray_kept
+    )
+    assert torch.equal(histories[1][:, :, -stray_kept.shape[2] :], stray_kept)
 
 
 def test_with_walls_the_clips_speed_is_measured_once_on_its_first_frames(
