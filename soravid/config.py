@@ -65,8 +65,8 @@ class SamplerConfig:
     # For a model of one subject on a flat background (the shapes world): every latent frame
     # of a new clip is cleared of all but its subject (motion.subject_only) before it is shown
     # and carried on. A stray mark in the opening would be carried for the whole clip, and a
-    # small DiT's first moving frames sometimes grow a copy of the subject across the torus's
-    # edge before the subject gets there.
+    # small DiT's first moving frames sometimes grow fragments, or a copy of the subject
+    # across the torus's edge before the subject gets there.
     single_subject: bool = False
     # For the shapes world, whose only diagonal motion is bouncing: in the guess continue_from
     # starts from, a subject the clip's first frames move on a diagonal goes on at their speed
