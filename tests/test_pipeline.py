@@ -379,6 +379,9 @@ def test_a_single_subject_clip_is_cleared_frame_by_frame_before_it_is_shown_and_
     made, histories, references = [], [], []
     denoise_chunk, carry_reference = Pipeline._denoise_chunk, pipeline_module.carry
 
+    def cleared(frames):  # (B, C, T, h, w), each latent frame cleared as the sampler does
+        return torch.stack([subject_only(frame) for frame in frames.unbind(2)], dim=2)
+
     def record_chunk(self, chunk, history, *args):
         histories.append(history.clone())
         new = denoise_chunk(self, chunk, history, *args)
@@ -396,25 +399,22 @@ def test_a_single_subject_clip_is_cleared_frame_by_frame_before_it_is_shown_and_
     monkeypatch.setattr(pipeline_module, "carry", record_reference)
     single = request(seconds=3.0, steps=2, continue_from=0.6, single_subject=True)
     clip = list(pipeline.frames(single))
-    cleared = subject_only(made[0][:, :, 0])
-    assert not torch.equal(cleared, made[0][:, :, 0])
-    assert references and all(torch.equal(r, cleared) for r in references)
+    opening = subject_only(made[0][:, :, 0])
+    assert not torch.equal(opening, made[0][:, :, 0])
+    assert references and all(torch.equal(r, opening) for r in references)
     plain = list(pipeline.frames(request(seconds=3.0, steps=2, continue_from=0.6)))
     assert not np.array_equal(clip[0], plain[0])  # the opening shown is the cleared one
     # The first continuing chunk's frames go on cleared too (chunk 2's context holds them).
     first_continuing = made[1]
-    cleared = torch.stack([subject_only(f) for f in first_continuing.unbind(2)], dim=2)
-    assert not torch.equal(cleared, first_continuing)
-    assert torch.equal(histories[2][:, :, -first_continuing.shape[2] :], cleared)
+    assert not torch.equal(cleared(first_continuing), first_continuing)
+    assert torch.equal(histories[2][:, :, -first_continuing.shape[2] :], cleared(first_continuing))
 
     # A clip being continued may hold more than one thing: what is made goes on as made.
     made.clear(), histories.clear()
     context = pipeline.encode_context(clip)
     list(pipeline.frames(single, context=context))
     stray_kept = made[0]
-    assert not torch.equal(
-        torch.stack([subject_only(f) for f in stray_kept.unbind(2)], 2), stray_kept
-    )
+    assert not torch.equal(cleared(stray_kept), stray_kept)
     assert torch.equal(histories[1][:, :, -stray_kept.shape[2] :], stray_kept)
 
 
