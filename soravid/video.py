@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -89,7 +92,12 @@ class VideoWriter:
             ffmpeg_log_level="error",
             output_params=["-movflags", "+faststart", *tags],
         )
-        self._encoder.send(None)  # starts ffmpeg
+        try:
+            with _holding_ctrl_c():
+                self._encoder.send(None)  # starts ffmpeg
+        except BaseException:
+            self._abort()
+            raise
         return self
 
     def write(self, frame: np.ndarray) -> None:
@@ -120,7 +128,8 @@ class VideoWriter:
             self._abort()
             raise GenerationError(f"no frames were written to {self.path}")
         try:
-            self._encoder.close()  # ffmpeg writes the trailer and exits
+            with _holding_ctrl_c():
+                self._encoder.close()  # ffmpeg writes the trailer and exits
             self._verify()
         except BaseException:
             self.temp_path.unlink(missing_ok=True)
@@ -144,11 +153,31 @@ class VideoWriter:
         # ffmpeg is killed, not waited for (imageio-ffmpeg keeps the process to itself): only
         # if it were creating its output at that very instant could the file outlive unlink.
         try:
-            self._encoder.throw(_AbortWrite())
+            with _holding_ctrl_c():
+                self._encoder.throw(_AbortWrite())
         except (_AbortWrite, OSError):
             pass
         finally:
             self.temp_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _holding_ctrl_c() -> Iterator[None]:
+    """Hold a Ctrl-C that lands while ffmpeg is started or stopped, and raise it after. Raised
+    inside imageio-ffmpeg's stop, it can skip the kill: ffmpeg, its input closed, goes on to
+    finish a file already deleted and says so on stderr after our last line. Only the main
+    thread receives signals, so elsewhere there is nothing to hold."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            signal.raise_signal(signal.SIGINT)  # now through the handler it was meant for
 
 
 def check_output_path(path: Path, overwrite: bool) -> None:

@@ -1,6 +1,8 @@
 """MP4 writing and reading: round trip, recipe metadata, nothing left behind, clear errors."""
 
+import inspect
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -103,6 +105,40 @@ def test_an_interrupted_write_leaves_nothing(tmp_path, error):
                 writer.write(moving_block(index))
             wait_for_temp_file(tmp_path)
             raise error
+    assert_nothing_left(tmp_path)
+
+
+class CtrlCWhileStopping:
+    """The writer's encoder, with a Ctrl-C landing just as ffmpeg is told to stop."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+
+    def send(self, frame):
+        return self.encoder.send(frame)
+
+    def close(self):
+        signal.raise_signal(signal.SIGINT)
+        return self.encoder.close()
+
+    def throw(self, error):
+        signal.raise_signal(signal.SIGINT)
+        return self.encoder.throw(error)
+
+
+@pytest.mark.parametrize("ending", ["finished", "failed"])
+def test_ctrl_c_while_ffmpeg_stops_is_raised_once_ffmpeg_is_gone(tmp_path, ending):
+    # Raised in the middle of imageio-ffmpeg's stop, it skipped the kill: ffmpeg finished a
+    # file already deleted, and its error came after ours on stderr.
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(tmp_path / "clip.mp4", WIDTH, HEIGHT, FPS) as writer:
+            for index in range(5):
+                writer.write(moving_block(index))
+            encoder = writer._encoder
+            writer._encoder = CtrlCWhileStopping(encoder)
+            if ending == "failed":
+                raise RuntimeError("model failed")
+    assert inspect.getgeneratorstate(encoder) == inspect.GEN_CLOSED  # ffmpeg waited or killed
     assert_nothing_left(tmp_path)
 
 
