@@ -28,6 +28,7 @@ more than once and the draw kept whose frames are most nearly shifts of each oth
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 MOVING = 0.5  # cells per frame under which an axis counts as still
@@ -223,11 +224,11 @@ def _strongest_region(standing_out: list[list[bool]], strength: list[list[float]
 
 
 def _grow(region: Tensor) -> Tensor:
-    """(h, w) region with its 8 neighbours, wrapping round the edges."""
-    grown = region.clone()
-    for shift in NEIGHBOURS:
-        grown |= torch.roll(region, shift, dims=(0, 1))
-    return grown
+    """(h, w) region with its 8 neighbours inside the frame. The margin does not wrap round
+    the edges (the region itself may): a subject that only touches an edge would keep a faint
+    column at the opposite one, on a background now flat, and be seen across the edge."""
+    grown = F.max_pool2d(region[None, None].float(), 3, stride=1, padding=1)
+    return grown[0, 0].bool()
 
 
 NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]

@@ -71,6 +71,15 @@ def test_subject_only_clears_all_but_the_subject_and_its_edge() -> None:
     assert torch.all(cleared[0][:, outside] == 0.5)
 
 
+def test_a_subject_touching_an_edge_keeps_nothing_at_the_opposite_one() -> None:
+    frame = torch.full((1, 4, 8, 12), 0.5)
+    frame[:, :, 2:4, 0:2] = 3.0  # the subject, touching the left edge
+    frame[:, :, 1:5, 11] = 0.6  # a faint column by the right edge: not its edge, a stray
+    cleared = subject_only(frame)
+    assert torch.equal(cleared[:, :, 1:5, 0:3], frame[:, :, 1:5, 0:3])  # subject and its edge
+    assert torch.all(cleared[:, :, :, 11] == 0.5)
+
+
 def test_a_subject_across_the_edge_is_kept_whole() -> None:
     frame = torch.full((1, 4, 8, 12), 0.5)
     frame[:, :, 2:4, 10:12] = 3.0  # its left part, by the right edge
