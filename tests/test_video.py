@@ -126,8 +126,17 @@ class CtrlCWhileStopping:
         return self.encoder.throw(error)
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt here, even in a test run that ignores SIGINT (as a
+    shell without job control starts its background jobs)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("ending", ["finished", "failed"])
-def test_ctrl_c_while_ffmpeg_stops_is_raised_once_ffmpeg_is_gone(tmp_path, ending):
+def test_ctrl_c_while_ffmpeg_stops_is_raised_once_ffmpeg_is_gone(tmp_path, ending, ctrl_c_raises):
     # Raised in the middle of imageio-ffmpeg's stop, it skipped the kill: ffmpeg finished a
     # file already deleted, and its error came after ours on stderr.
     with pytest.raises(KeyboardInterrupt):
