@@ -60,7 +60,9 @@ class SamplerConfig:
     # Frames that continue a clip start at this flow time from a clean frame (the clip's opening,
     # or the last frame of a clip being continued) moved to where the subject is and on as it
     # last moved (motion.extrapolate), not from noise at 1: the subject is kept, and the steps
-    # above it are saved. 1: from noise.
+    # above it are saved. The first chunk continuing a clip with no motion to go on yet (a new
+    # clip's chunk after its opening) is made from noise and then again so, from the motion it
+    # made, which keeps the subject from jumping away from the opening. 1: from noise.
     continue_from: float = 1.0
     # For a model of one subject on a flat background (the shapes world): every latent frame
     # of a new clip is cleared of all but its subject (motion.subject_only) before it is shown

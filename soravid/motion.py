@@ -22,7 +22,8 @@ instead (`bounce_path`; the presets' `walls`, README "Bouncing off the walls").
 
 The one chunk with no motion to carry on, the first continuing a clip from noise, can be drawn
 more than once and the draw kept whose frames are most nearly shifts of each other
-(`rigidity`; the presets' `draws`).
+(`rigidity`; the presets' `draws`). Its frames only choose the motion: the chunk is then made
+again from the reference carried on by it, as every later chunk is.
 """
 
 from __future__ import annotations

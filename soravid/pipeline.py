@@ -84,7 +84,7 @@ ESTIMATE_METHOD = (
     "weights (none loaded): time = model passes x warm pass time + chunks x decode time, "
     "a step with classifier-free guidance being two passes, chunks that continue from the "
     "last motion skipping the steps above sampler.continue_from, the first chunk continuing "
-    "from noise made sampler.draws times; model "
+    "from noise made sampler.draws times and, where chunks start warm, once more so; model "
     "loading and writing not included; peak memory = this process's peak RSS after that "
     "chunk, which chunking keeps flat however long the clip (ffmpeg's own memory not included)"
 )
@@ -173,6 +173,13 @@ def chunk_draws(preset: ResolvedPreset, chunks: list[Chunk], chunk: Chunk, start
     opening, with no motion to carry on); once for every other."""
     first_continuing = next((c for c in chunks if c.context), None)
     return preset.draws if chunk == first_continuing and start == 1 else 1
+
+
+def remakes_from_its_motion(preset: ResolvedPreset, chunk: Chunk, start: float) -> bool:
+    """Whether `chunk`, made from noise though it continues frames (it has no motion to go on
+    yet), is made a second time, warm from the reference carried on by the motion it made:
+    wherever chunks start warm (continue_from < 1)."""
+    return bool(chunk.context) and start == 1 and preset.continue_from < 1
 
 
 def chunk_seed(seed: int, chunk: int, draw: int = 0) -> int:
@@ -369,6 +376,9 @@ class Pipeline:
             schedule = time_schedule(preset.steps, config.schedule_shift, start)
             steps = len(schedule) - 1 + guided_steps(schedule, two_pass, preset.guidance_until)
             passes += chunk_draws(preset, chunks, chunk, start) * steps
+            if remakes_from_its_motion(preset, chunk, start):
+                warm = time_schedule(preset.steps, config.schedule_shift, preset.continue_from)
+                passes += len(warm) - 1 + guided_steps(warm, two_pass, preset.guidance_until)
             made += chunk.new
         pass_seconds = cost.step_seconds / (1 if two_pass == 1.0 else 2)
         peak = cost.peak_bytes
@@ -482,6 +492,24 @@ class Pipeline:
                 new = made[0]
                 if draws > 1:
                     new = max(made, key=lambda m: rigidity(torch.cat([history[:, :, -1:], m], 2)))
+                if remakes_from_its_motion(preset, chunk, start):
+                    # Made from noise, the chunk chose how the subject moves, and often jumped
+                    # it away from the frame before. Made again from the reference carried on
+                    # by that motion, as every later chunk is, it moves from where it was.
+                    motion = torch.cat([history, new], dim=2)
+                    if preset.walls:
+                        speed = motion_speed(motion)
+                    new = self._denoise_chunk(
+                        chunk,
+                        history,
+                        reference,
+                        speed,
+                        chunk_text,
+                        request,
+                        clock,
+                        start=preset.continue_from,
+                        motion=motion,
+                    )
                 if one_subject:
                     new = torch.stack([subject_only(frame) for frame in new.unbind(2)], dim=2)
                 if reference is None:
@@ -520,20 +548,26 @@ class Pipeline:
         request: GenerationRequest,
         clock: ProgressClock,
         draw: int = 0,
+        start: float | None = None,
+        motion: Tensor | None = None,
     ) -> Tensor:
-        """The chunk's new latent frames (1, C, new, h, w), from the noise of its `draw`."""
+        """The chunk's new latent frames (1, C, new, h, w), from the noise of its `draw`, at
+        flow time `start` (default chunk_start's); a warm start goes on by the motion of
+        `motion`'s last frames (default the history's)."""
         _, channels, _, height, width = history.shape
         shape = (1, channels, chunk.context + chunk.new, height, width)
         noise = make_noise(shape, chunk_seed(request.seed, chunk.index, draw)).to(self.device)
         context = history[:, :, history.shape[2] - chunk.context :] if chunk.context else None
         preset = request.preset
-        start = chunk_start(preset, chunk, history.shape[2])
+        if start is None:
+            start = chunk_start(preset, chunk, history.shape[2])
         if start < 1:
             # The chunk goes on from the reference where the subject is now, as its last context
             # frame too: the model's own last frame would carry its artefacts on.
             held = carry(reference, history[:, :, -1])  # (1, C, h, w)
             context = torch.cat([context[:, :, :-1], held[:, :, None]], dim=2)
-            guess = extrapolate(history, chunk.new, held, speed)  # (1, C, new, h, w)
+            motion = history if motion is None else motion
+            guess = extrapolate(motion, chunk.new, held, speed)  # (1, C, new, h, w)
             guess = guess.to(noise.dtype)
             fresh = noise[:, :, chunk.context :]  # the new frames' noise
             noise[:, :, chunk.context :] = interpolate(guess, fresh, start)

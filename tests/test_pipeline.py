@@ -296,26 +296,25 @@ def test_a_new_clip_opens_where_its_seed_places_the_subject() -> None:
 
 
 def test_continuing_from_the_last_motion_starts_part_noised(pipeline: Pipeline) -> None:
-    """With continue_from, chunks with a motion to go on (after the opening frame and the chunk
-    that first continues it) skip the steps above it: the first two chunks come out as
-    before, the later ones otherwise; progress and the plan count what runs."""
+    """With continue_from, chunks that continue frames skip the steps above it: the one after
+    the opening, with no motion to go on yet, is made from noise and then again from the
+    motion it made; the opening comes out as before, everything after otherwise; progress
+    and the plan count what runs."""
     events: list[ProgressEvent] = []
     warm = request(seconds=2.0, steps=4, continue_from=0.6)
     clip = list(pipeline.frames(warm, on_progress=events.append))
     cold = list(pipeline.frames(request(seconds=2.0, steps=4)))
     assert len(clip) == len(cold) == 16
-    made_first = 1 + 2 * 4  # the opening frame, then a chunk of two latent frames
-    assert np.array_equal(np.stack(clip[:made_first]), np.stack(cold[:made_first]))
-    assert not np.array_equal(np.stack(clip[made_first:]), np.stack(cold[made_first:]))
+    assert np.array_equal(clip[0], cold[0])  # the opening frame
+    assert not np.array_equal(np.stack(clip[1:]), np.stack(cold[1:]))
     assert np.array_equal(np.stack(clip), np.stack(list(pipeline.frames(warm))))
     steps = [[e.step for e in events if e.chunk == c and e.phase == "denoise"] for c in (1, 2, 3)]
-    assert steps[0] == steps[1] == [1, 2, 3, 4]
-    assert steps[2][0] > 1 and steps[2][-1] == 4  # started part-way, counted as done
+    assert steps[0] == [1, 2, 3, 4]
+    warm_steps = steps[2]
+    assert warm_steps[0] > 1 and warm_steps[-1] == 4  # started part-way, counted as done
+    assert steps[1] == [1, 2, 3, 4, *warm_steps]  # from noise, then again warm
     denoise_steps = sum(e.phase == "denoise" for e in events)
     assert pipeline.plan(warm).model_passes == denoise_steps  # one pass a step: distilled
-    assert (
-        pipeline.plan(warm).model_passes < pipeline.plan(request(seconds=2.0, steps=4)).model_passes
-    )
 
 
 def test_the_plan_counts_every_draw_of_the_chunk_made_more_than_once(pipeline: Pipeline) -> None:
@@ -336,12 +335,13 @@ def test_continuing_chunks_go_on_from_the_opening_or_the_last_given_frame(
     is, as its context and as its start; never the model's latest output."""
     import soravid.pipeline as pipeline_module
 
-    made, references, contexts = [], [], []
+    made, lasts, references, contexts = [], [], [], []
     denoise_chunk, carry_reference = Pipeline._denoise_chunk, pipeline_module.carry
     denoise = pipeline_module.denoise
 
-    def record_chunk(self, chunk, *args):
-        made.append(denoise_chunk(self, chunk, *args))
+    def record_chunk(self, chunk, history, *args, **kwargs):
+        lasts.append(history[:, :, -1].clone() if history.shape[2] else None)  # last shown
+        made.append(denoise_chunk(self, chunk, history, *args, **kwargs))
         return made[-1]
 
     def record_reference(reference, last):
@@ -357,13 +357,14 @@ def test_continuing_chunks_go_on_from_the_opening_or_the_last_given_frame(
     monkeypatch.setattr(pipeline_module, "denoise", record_context)
     clip = list(pipeline.frames(request(seconds=3.0, steps=2, continue_from=0.6)))
     opening = made[0][:, :, 0]
-    assert len(references) >= 2  # chunks 3 and on
+    assert len(references) >= 3  # the chunk after the opening made again, chunks 3 and on
     assert all(torch.equal(r, opening) for r in references)
     warm = range(len(made) - len(references), len(made))
     for chunk in warm:
-        expected = carry(opening, made[chunk - 1][:, :, -1])
+        expected = carry(opening, lasts[chunk])
         assert torch.equal(contexts[chunk][:, :, -1], expected)
-        assert not torch.equal(contexts[chunk][:, :, -1], made[chunk - 1][:, :, -1])
+        if chunk > warm[0]:  # the first is the opening itself
+            assert not torch.equal(contexts[chunk][:, :, -1], lasts[chunk])
 
     references.clear()
     context = pipeline.encode_context(clip)
@@ -382,9 +383,9 @@ def test_a_single_subject_clip_is_cleared_frame_by_frame_before_it_is_shown_and_
     def cleared(frames):  # (B, C, T, h, w), each latent frame cleared as the sampler does
         return torch.stack([subject_only(frame) for frame in frames.unbind(2)], dim=2)
 
-    def record_chunk(self, chunk, history, *args):
+    def record_chunk(self, chunk, history, *args, **kwargs):
         histories.append(history.clone())
-        new = denoise_chunk(self, chunk, history, *args)
+        new = denoise_chunk(self, chunk, history, *args, **kwargs)
         if chunk.index < 2:  # a subject and a stray mark in every frame, as a DiT may make
             new = torch.zeros_like(new)
             new[:, :, :, 1:3, 1:3], new[:, :, :, 4, 6] = 3.0, 1.0
@@ -404,10 +405,11 @@ def test_a_single_subject_clip_is_cleared_frame_by_frame_before_it_is_shown_and_
     assert references and all(torch.equal(r, opening) for r in references)
     plain = list(pipeline.frames(request(seconds=3.0, steps=2, continue_from=0.6)))
     assert not np.array_equal(clip[0], plain[0])  # the opening shown is the cleared one
-    # The first continuing chunk's frames go on cleared too (chunk 2's context holds them).
-    first_continuing = made[1]
+    # The first continuing chunk's frames (made again from their motion: the third call) go
+    # on cleared too (chunk 3's context holds them).
+    first_continuing = made[2]
     assert not torch.equal(cleared(first_continuing), first_continuing)
-    assert torch.equal(histories[2][:, :, -first_continuing.shape[2] :], cleared(first_continuing))
+    assert torch.equal(histories[3][:, :, -first_continuing.shape[2] :], cleared(first_continuing))
 
     # A clip being continued may hold more than one thing: what is made goes on as made.
     made.clear(), histories.clear()
@@ -451,19 +453,24 @@ def test_the_first_chunk_continuing_from_noise_keeps_the_most_rigid_of_its_draws
     made = []
     denoise_chunk = Pipeline._denoise_chunk
 
-    def record_chunk(self, chunk, *args):
-        made.append((chunk.index, args[-1], denoise_chunk(self, chunk, *args)))
-        return made[-1][2]
+    def record_chunk(self, chunk, *args, **kwargs):
+        frames = denoise_chunk(self, chunk, *args, **kwargs)
+        draw = args[6] if len(args) > 6 else None
+        made.append((chunk.index, draw, kwargs, frames))
+        return frames
 
     monkeypatch.setattr(Pipeline, "_denoise_chunk", record_chunk)
     clip = list(pipeline.frames(request(seconds=4.0, steps=2, continue_from=0.6, draws=3)))
-    draws = [(index, draw) for index, draw, _ in made]
-    assert draws[:4] == [(0, 0), (1, 0), (1, 1), (1, 2)]  # the chunk after the opening, thrice
-    assert all(draw == 0 for _, draw in draws[4:])  # the warm chunks once
-    opening = made[0][2][:, :, -1:]
-    scores = [rigidity(torch.cat([opening, frames], dim=2)) for _, _, frames in made[1:4]]
+    calls = [(index, draw) for index, draw, _, _ in made]
+    # The chunk after the opening thrice from noise, then again from the kept draw's motion.
+    assert calls[:5] == [(0, 0), (1, 0), (1, 1), (1, 2), (1, None)]
+    assert all(draw == 0 for _, draw in calls[5:])  # the warm chunks once
+    opening = made[0][3][:, :, -1:]
+    drawn = [frames for _, _, _, frames in made[1:4]]
+    best = drawn[int(np.argmax([rigidity(torch.cat([opening, d], dim=2)) for d in drawn]))]
+    remade = made[4][2]
+    assert remade["start"] == 0.6
+    assert torch.equal(remade["motion"], torch.cat([opening, best], dim=2))
     single = list(pipeline.frames(request(seconds=4.0, steps=2, continue_from=0.6)))
     assert len(clip) == len(single)
     assert np.array_equal(clip[0], single[0])  # the opening is not drawn again
-    best = int(np.argmax(scores))
-    assert (best == 0) == all(np.array_equal(a, b) for a, b in zip(clip, single, strict=True))
