@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -370,15 +371,18 @@ class Pipeline:
         chunks = self._plan(preset.frames, 0)
         cost = self.measure_chunk_cost(request)
         _, two_pass = split_guidance(self.model, preset.guidance)
+
+        def passes_from(start: float) -> int:
+            """A chunk's model passes when it starts at flow time `start`."""
+            schedule = time_schedule(preset.steps, config.schedule_shift, start)
+            return len(schedule) - 1 + guided_steps(schedule, two_pass, preset.guidance_until)
+
         passes, made = 0, 0
         for chunk in chunks:
             start = chunk_start(preset, chunk, min(made, self._kept_frames(preset)))
-            schedule = time_schedule(preset.steps, config.schedule_shift, start)
-            steps = len(schedule) - 1 + guided_steps(schedule, two_pass, preset.guidance_until)
-            passes += chunk_draws(preset, chunks, chunk, start) * steps
+            passes += chunk_draws(preset, chunks, chunk, start) * passes_from(start)
             if remakes_from_its_motion(preset, chunk, start):
-                warm = time_schedule(preset.steps, config.schedule_shift, preset.continue_from)
-                passes += len(warm) - 1 + guided_steps(warm, two_pass, preset.guidance_until)
+                passes += passes_from(preset.continue_from)
             made += chunk.new
         pass_seconds = cost.step_seconds / (1 if two_pass == 1.0 else 2)
         peak = cost.peak_bytes
@@ -482,10 +486,9 @@ class Pipeline:
                 if preset.walls and start < 1 and speed is None:
                     speed = motion_speed(history)
                 draws = chunk_draws(preset, chunks, chunk, start)
+                make_chunk = partial(self._denoise_chunk, chunk, history, reference)
                 made = [
-                    self._denoise_chunk(
-                        chunk, history, reference, speed, chunk_text, request, clock, draw
-                    )
+                    make_chunk(speed, chunk_text, request, clock, draw, start=start)
                     for draw in range(draws)
                 ]
                 # The draw whose frames best carry the last frame before them on, as shifts.
@@ -499,16 +502,8 @@ class Pipeline:
                     motion = torch.cat([history, new], dim=2)
                     if preset.walls:
                         speed = motion_speed(motion)
-                    new = self._denoise_chunk(
-                        chunk,
-                        history,
-                        reference,
-                        speed,
-                        chunk_text,
-                        request,
-                        clock,
-                        start=preset.continue_from,
-                        motion=motion,
+                    new = make_chunk(
+                        speed, chunk_text, request, clock, start=preset.continue_from, motion=motion
                     )
                 if one_subject:
                     new = torch.stack([subject_only(frame) for frame in new.unbind(2)], dim=2)
@@ -548,19 +543,18 @@ class Pipeline:
         request: GenerationRequest,
         clock: ProgressClock,
         draw: int = 0,
-        start: float | None = None,
+        *,
+        start: float,
         motion: Tensor | None = None,
     ) -> Tensor:
         """The chunk's new latent frames (1, C, new, h, w), from the noise of its `draw`, at
-        flow time `start` (default chunk_start's); a warm start goes on by the motion of
-        `motion`'s last frames (default the history's)."""
+        flow time `start` (below 1: warm, going on by the motion of `motion`'s last frames,
+        by default the history's)."""
         _, channels, _, height, width = history.shape
         shape = (1, channels, chunk.context + chunk.new, height, width)
         noise = make_noise(shape, chunk_seed(request.seed, chunk.index, draw)).to(self.device)
         context = history[:, :, history.shape[2] - chunk.context :] if chunk.context else None
         preset = request.preset
-        if start is None:
-            start = chunk_start(preset, chunk, history.shape[2])
         if start < 1:
             # The chunk goes on from the reference where the subject is now, as its last context
             # frame too: the model's own last frame would carry its artefacts on.
