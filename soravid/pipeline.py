@@ -485,26 +485,18 @@ class Pipeline:
                 start = chunk_start(preset, chunk, history.shape[2])
                 if preset.walls and start < 1 and speed is None:
                     speed = motion_speed(history)
-                draws = chunk_draws(preset, chunks, chunk, start)
-                make_chunk = partial(self._denoise_chunk, chunk, history, reference)
-                made = [
-                    make_chunk(speed, chunk_text, request, clock, draw, start=start)
-                    for draw in range(draws)
-                ]
-                # The draw whose frames best carry the last frame before them on, as shifts.
-                new = made[0]
-                if draws > 1:
-                    new = max(made, key=lambda m: rigidity(torch.cat([history[:, :, -1:], m], 2)))
-                if remakes_from_its_motion(preset, chunk, start):
-                    # Made from noise, the chunk chose how the subject moves, and often jumped
-                    # it away from the frame before. Made again from the reference carried on
-                    # by that motion, as every later chunk is, it moves from where it was.
-                    motion = torch.cat([history, new], dim=2)
-                    if preset.walls:
-                        speed = motion_speed(motion)
-                    new = make_chunk(
-                        speed, chunk_text, request, clock, start=preset.continue_from, motion=motion
-                    )
+                make_chunk = partial(
+                    self._denoise_chunk,
+                    chunk,
+                    history,
+                    reference,
+                    text=chunk_text,
+                    request=request,
+                    clock=clock,
+                )
+                new, speed = self._chosen_chunk(
+                    make_chunk, preset, chunks, chunk, history, start, speed
+                )
                 if one_subject:
                     new = torch.stack([subject_only(frame) for frame in new.unbind(2)], dim=2)
                 if reference is None:
@@ -515,6 +507,35 @@ class Pipeline:
                 frames = to_uint8_frames(video[:, :, :remaining])
                 remaining -= len(frames)
                 yield from frames
+
+    def _chosen_chunk(
+        self,
+        make_chunk: Callable[..., Tensor],
+        preset: ResolvedPreset,
+        chunks: list[Chunk],
+        chunk: Chunk,
+        history: Tensor,
+        start: float,
+        speed: Tensor | None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """The chunk's new latent frames and, with walls, the clip's speed after them.
+
+        Of several draws (chunk_draws), the one whose frames best carry the last frame before
+        them on, as shifts. A chunk made from noise right after a new clip's opening chose how
+        the subject moves, and often jumped it away from the frame before; made again from the
+        reference carried on by that motion, as every later chunk is, it moves from where it
+        was (remakes_from_its_motion)."""
+        draws = chunk_draws(preset, chunks, chunk, start)
+        made = [make_chunk(speed, draw=draw, start=start) for draw in range(draws)]
+        new = made[0]
+        if draws > 1:
+            new = max(made, key=lambda m: rigidity(torch.cat([history[:, :, -1:], m], 2)))
+        if not remakes_from_its_motion(preset, chunk, start):
+            return new, speed
+        motion = torch.cat([history, new], dim=2)
+        if preset.walls:
+            speed = motion_speed(motion)
+        return make_chunk(speed, start=preset.continue_from, motion=motion), speed
 
     def _plan(self, frames: int, given_latent_frames: int) -> list[Chunk]:
         """A clip from noise needs 1 + ceil((frames-1)/tf) latent frames (the first decodes to

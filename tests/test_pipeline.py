@@ -455,7 +455,7 @@ def test_the_first_chunk_continuing_from_noise_keeps_the_most_rigid_of_its_draws
 
     def record_chunk(self, chunk, *args, **kwargs):
         frames = denoise_chunk(self, chunk, *args, **kwargs)
-        draw = args[6] if len(args) > 6 else None
+        draw = kwargs.get("draw")
         made.append((chunk.index, draw, kwargs, frames))
         return frames
 
