@@ -1,0 +1,40 @@
+"""Probe (run by hand): small squares and triangles per background, judged as rendered
+and after the autoencoder's round trip.
+
+    python benchmarks/background_ceiling.py MODEL [BACKGROUND ...]
+"""
+
+import itertools
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, "/work/main/benchmarks")
+from autoencoder_ceiling import load_autoencoder, reconstruct
+
+from soravid.video import VideoWriter
+from soravid.world import judge_video, render_clip
+from soravid.world.spec import BACKGROUND_COLOURS, OBJECT_COLOURS, WorldAttributes
+
+ae = load_autoencoder(Path(sys.argv[1]))
+out = {}
+with tempfile.TemporaryDirectory() as folder:
+    for bg in sys.argv[2:] or BACKGROUND_COLOURS:
+        for shape in ("square", "triangle"):
+            res = {"raw": [], "ae": []}
+            for i, (colour, motion) in enumerate(
+                itertools.product(OBJECT_COLOURS, ("moving right", "moving down", "bouncing"))
+            ):
+                if colour == bg:
+                    continue
+                attrs = WorldAttributes(bg, colour, shape, "small", motion)
+                clip = render_clip(attrs, 96, 64, 8, 5.125, i)
+                for kind, frames in (("raw", clip), ("ae", reconstruct(ae, clip))):
+                    path = Path(folder) / "c.mp4"
+                    with VideoWriter(path, 96, 64, 8, overwrite=True) as w:
+                        for f in frames:
+                            w.write(f)
+                    v = judge_video(path, attrs)
+                    win = v.windows[0]
+                    res[kind].append(bool(win.checks["shape"]))
+            print(bg, shape, {k: f"{sum(v)}/{len(v)}" for k, v in res.items()}, flush=True)
