@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, "/work/main/benchmarks")
+sys.path.insert(0, str(Path(__file__).parent))
 from autoencoder_ceiling import load_autoencoder, reconstruct
 
 from soravid.video import VideoWriter
@@ -17,7 +17,6 @@ from soravid.world import judge_video, render_clip
 from soravid.world.spec import BACKGROUND_COLOURS, OBJECT_COLOURS, WorldAttributes
 
 ae = load_autoencoder(Path(sys.argv[1]))
-out = {}
 with tempfile.TemporaryDirectory() as folder:
     for bg in sys.argv[2:] or BACKGROUND_COLOURS:
         for shape in ("square", "triangle"):

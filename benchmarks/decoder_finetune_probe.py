@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from soravid.training.recipes import TrainRecipe
 from soravid.training.trainer import autoencoder_loss, detail_crops
 from soravid.weights import TRAINING_KEY, load_model, read_metadata, save_model
 from soravid.world import render_clip, sample_attributes
@@ -21,13 +22,14 @@ torch.manual_seed(0)
 src, out, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 lr, gray_p, small_p, edge_w = (float(a) for a in sys.argv[4:8])
 model = load_model(Path(src))
+metadata = {k: v for k, v in read_metadata(Path(src)).items() if k == TRAINING_KEY}
 model.requires_grad_(False)
 ae = model.autoencoder
 dec = ae.decoder
 dec.requires_grad_(True)
 dec.train()
 rng = np.random.default_rng(5)
-canvases = [(96, 64), (64, 64), (64, 112), (112, 64)]
+canvases = TrainRecipe().canvases  # the recipes' four, the default first
 opt = torch.optim.AdamW(dec.parameters(), lr=lr, weight_decay=0.0)
 t0 = time.time()
 losses = []
@@ -56,11 +58,5 @@ for step in range(steps):
     if step % 50 == 0:
         print(step, np.mean(losses[-50:]), f"{time.time() - t0:.0f}s", flush=True)
     if (step and step % 200 == 0) or step == steps - 1:
-        meta = read_metadata(Path(src))
-        save_model(
-            model,
-            Path(out),
-            {k: v for k, v in meta.items() if k == TRAINING_KEY},
-            dtype=torch.float16,
-        )
+        save_model(model, Path(out), metadata, dtype=torch.float16)
 print("saved", out)
