@@ -51,6 +51,13 @@ class _AbortWrite(BaseException):
     """Thrown into imageio-ffmpeg's writer: a BaseException makes it kill ffmpeg, not wait."""
 
 
+# Writers whose ffmpeg was started and that have neither finished nor aborted. A Ctrl-C can land
+# between two statements where no handler of the writer runs (entering `__exit__`, say); then
+# ffmpeg would outlive us and finish a file already deleted. `abort_unfinished_writes`, called
+# where the interrupt is finally caught, stops them first.
+_unfinished: set[VideoWriter] = set()
+
+
 class VideoWriter:
     """Context manager streaming uint8 (H, W, 3) frames into an MP4 at `path`.
 
@@ -92,6 +99,7 @@ class VideoWriter:
             ffmpeg_log_level="error",
             output_params=["-movflags", "+faststart", *tags],
         )
+        _unfinished.add(self)
         try:
             with _holding_ctrl_c():
                 self._encoder.send(None)  # starts ffmpeg
@@ -132,9 +140,10 @@ class VideoWriter:
                 self._encoder.close()  # ffmpeg writes the trailer and exits
             self._verify()
         except BaseException:
-            self.temp_path.unlink(missing_ok=True)
+            self._abort()  # ffmpeg may still run if the interrupt came before it was told to stop
             raise
         os.replace(self.temp_path, self.path)
+        _unfinished.discard(self)
 
     def _verify(self) -> None:
         try:
@@ -159,6 +168,13 @@ class VideoWriter:
             pass
         finally:
             self.temp_path.unlink(missing_ok=True)
+            _unfinished.discard(self)
+
+
+def abort_unfinished_writes() -> None:
+    """Stop the ffmpeg of every writer an interrupt left open and delete its partial file."""
+    for writer in list(_unfinished):
+        writer._abort()
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from soravid.errors import BadInputError, GenerationError, VideoReadError
-from soravid.video import VideoWriter, probe_video, read_frames
+from soravid.video import VideoWriter, abort_unfinished_writes, probe_video, read_frames
 
 WIDTH, HEIGHT, FPS, FRAMES = 48, 32, 8, 12
 RECIPE = {"prompt": 'a big red ball \u00e9 "quoted"', "seed": 7, "preset": {"width": WIDTH}}
@@ -149,6 +149,26 @@ def test_ctrl_c_while_ffmpeg_stops_is_raised_once_ffmpeg_is_gone(tmp_path, endin
                 raise RuntimeError("model failed")
     assert inspect.getgeneratorstate(encoder) == inspect.GEN_CLOSED  # ffmpeg waited or killed
     assert_nothing_left(tmp_path)
+
+
+def test_ctrl_c_the_writer_never_saw_is_cleaned_up_where_it_is_caught(tmp_path, monkeypatch):
+    finished = write_clip(tmp_path / "finished.mp4")
+
+    def interrupted_on_entry(self, *exc_info):
+        raise KeyboardInterrupt  # a Ctrl-C landing before __exit__'s first statement ran
+
+    monkeypatch.setattr(VideoWriter, "__exit__", interrupted_on_entry)
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(tmp_path / "clip.mp4", WIDTH, HEIGHT, FPS) as writer:
+            for index in range(5):
+                writer.write(moving_block(index))
+            wait_for_temp_file(tmp_path)
+    assert inspect.getgeneratorstate(writer._encoder) == inspect.GEN_SUSPENDED  # ffmpeg runs on
+
+    abort_unfinished_writes()  # what the CLI does before it says "interrupted"
+    assert inspect.getgeneratorstate(writer._encoder) == inspect.GEN_CLOSED
+    assert sorted(os.listdir(tmp_path)) == [finished.name]
+    assert probe_video(finished).frames == FRAMES
 
 
 def test_a_wrong_frame_is_refused_and_leaves_nothing(tmp_path):

@@ -29,6 +29,9 @@ class SoravidGroup(TyperGroup):
             print_error(str(error))
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
+            from soravid.video import abort_unfinished_writes  # numpy and ffmpeg load lazily
+
+            abort_unfinished_writes()
             print_error("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
