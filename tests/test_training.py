@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import shutil
@@ -23,6 +24,7 @@ from soravid.training.recipes import (
     EMBEDDED_RECIPE,
     RECIPES,
     AutoencoderStage,
+    DecoderStage,
     DiTStage,
     TrainRecipe,
     get_recipe,
@@ -40,6 +42,7 @@ from soravid.training.trainer import (
 )
 from soravid.video import probe_video
 from soravid.weights import (
+    TRAINING_KEY,
     describe_model,
     embedded_model_path,
     load_model,
@@ -74,13 +77,14 @@ def test_training_runs_every_stage(finished_run: Path) -> None:
     assert saved["stage"] == "done"
     stages = [stage for stage, _, _ in saved["losses"]]
     assert stages.count("autoencoder") == 3 and stages.count("dit") == 3
-    assert stages.count("distill") == 2
+    assert stages.count("distill") == 2 and stages.count("decoder") == 2
     assert all(torch.isfinite(torch.tensor(loss)) for _, _, loss in saved["losses"])
 
 
 # distill at 1: from the checkpoint at the stage's start (the tiny recipe saves every 2 steps)
 @pytest.mark.parametrize(
-    ("stage", "step"), [("autoencoder", 2), ("dit", 2), ("distill", 1), ("distill", 2)]
+    ("stage", "step"),
+    [("autoencoder", 2), ("dit", 2), ("distill", 1), ("distill", 2), ("decoder", 1)],
 )
 def test_resume_continues_exactly(
     finished_run: Path, tmp_path: Path, stage: str, step: int
@@ -129,12 +133,20 @@ def test_resume_reads_a_recipe_saved_before_a_field_was_added(
 
 
 def test_export_writes_ema_weights_and_provenance(finished_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(Interrupt):  # at the end of the distillation, which keeps an EMA
+        train(get_recipe("tiny"), tmp_path / "run", on_progress=stop_at("distill", 2))
+    saved = load_checkpoint(tmp_path / "run")
+    save_checkpoint(saved | {"stage": "done"}, tmp_path / "run")
+    export_model(tmp_path / "run", tmp_path / "ema.safetensors")
+    model = load_model(tmp_path / "ema.safetensors")
+    for name, tensor in saved["ema"].items():  # stored as float16
+        assert torch.equal(model.get_parameter(name).detach(), tensor.half().float()), name
+    # The decoder stage, the tiny recipe's last, keeps none: the last step's own weights.
     path = tmp_path / "model.safetensors"
     export_model(finished_run, path)
-    model = load_model(path)
-    ema = load_checkpoint(finished_run)["ema"]
-    for name, tensor in ema.items():  # stored as float16
-        assert torch.equal(model.get_parameter(name).detach(), tensor.half().float()), name
+    exported = load_model(path).state_dict()
+    for name, tensor in load_checkpoint(finished_run)["model"].items():
+        assert torch.equal(exported[name], tensor.half().float()), name
     assert "soravid.training" in read_metadata(path)
     assert model.config.schedule_shift == get_recipe("tiny").schedule_shift
 
@@ -354,3 +366,30 @@ def test_a_dit_stage_in_cpu_bfloat16_trains(tmp_path: Path) -> None:
     state = train(recipe, tmp_path / "run")
     dit_losses = [loss for stage, _, loss in state.losses if stage == "dit"]
     assert len(dit_losses) == recipe.dit.steps and all(math.isfinite(x) for x in dit_losses)
+
+
+def test_the_decoder_stage_trains_the_decoder_alone_and_starts_from_an_exported_model(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    """The tiny recipe without its decoder stage, exported, then that stage alone from the
+    file (`soravid train --from`): the weights of the run that went on, and only the decoder's
+    differ from the file's."""
+
+    def exported(run: Path) -> dict[str, torch.Tensor]:
+        path = tmp_path / f"{run.name}.safetensors"
+        export_model(run, path)
+        return load_model(path).state_dict()
+
+    without = dataclasses.replace(get_recipe("tiny"), decoder=DecoderStage())
+    train(without, tmp_path / "first")
+    before = exported(tmp_path / "first")
+    train(get_recipe("tiny"), tmp_path / "rest", start_from=tmp_path / "first.safetensors")
+    started, went_on = exported(tmp_path / "rest"), exported(finished_run)
+    for name, tensor in went_on.items():
+        assert torch.equal(tensor, started[name]), name
+    changed = {name for name, tensor in before.items() if not torch.equal(tensor, started[name])}
+    assert changed and all(name.startswith("autoencoder.decoder.") for name in changed)
+    provenance = json.loads(read_metadata(tmp_path / "rest.safetensors")[TRAINING_KEY])
+    assert "started_from" in provenance and "distill" in provenance["final_losses"]
+    with pytest.raises(BadInputError, match="--from takes a model"):  # it had the stage
+        train(get_recipe("tiny"), tmp_path / "again", start_from=tmp_path / "rest.safetensors")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -162,3 +163,37 @@ def test_sampled_attributes_cover_every_value_and_never_hide_the_object() -> Non
     assert all(a.is_complete and a.colour != a.background for a in samples)
     for name, values in ATTRIBUTE_VALUES.items():
         assert {getattr(a, name) for a in samples} == set(values)
+
+
+def test_emphasis_sets_chosen_values_probabilities_and_the_rest_share_alike() -> None:
+    rng = np.random.default_rng(1)
+    emphasis = {"background": {"gray": 0.6}, "size": {"small": 0.9}, "colour": {"red": 0.3}}
+    samples = [sample_attributes(rng, emphasis) for _ in range(4000)]
+    assert all(a.is_complete and a.colour != a.background for a in samples)
+    share = {name: Counter(getattr(a, name) for a in samples) for name in ATTRIBUTE_VALUES}
+    assert share["background"]["gray"] / 4000 == pytest.approx(0.6, abs=0.03)
+    for other in ("black", "navy", "white"):
+        assert share["background"][other] / 4000 == pytest.approx(0.4 / 3, abs=0.02)
+    assert share["size"]["small"] / 4000 == pytest.approx(0.9, abs=0.02)
+    assert share["colour"]["red"] / 4000 == pytest.approx(0.3, abs=0.03)
+    assert set(share["shape"]) == set(ATTRIBUTE_VALUES["shape"])  # not named: uniform
+    assert min(share["shape"].values()) / 4000 > 0.28
+    # No emphasis draws exactly what every run before it drew.
+    plain, empty = np.random.default_rng(2), np.random.default_rng(2)
+    assert [sample_attributes(plain) for _ in range(50)] == [
+        sample_attributes(empty, {}) for _ in range(50)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("emphasis", "message"),
+    [
+        ({"texture": {"smooth": 0.5}}, "no attribute"),
+        ({"shape": {"star": 0.5}}, "no value"),
+        ({"size": {"small": 1.5}}, "probability in"),
+        ({"background": {"gray": 0.7, "navy": 0.7}}, "add up"),
+    ],
+)
+def test_emphasis_that_cannot_be_drawn_is_refused(emphasis, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        sample_attributes(np.random.default_rng(0), emphasis)

@@ -28,6 +28,7 @@ from soravid.world import (
     sample_attributes,
     start_position,
 )
+from soravid.world.spec import Emphasis
 
 
 @dataclass
@@ -63,16 +64,16 @@ class ShapesClips:
         return int(self.rng.choice(len(self.canvases), p=np.divide(weights, sum(weights))))
 
     def render(
-        self, canvas: int, size: int, frames: int
+        self, canvas: int, size: int, frames: int, emphasis: Emphasis | None = None
     ) -> tuple[Tensor, list[WorldAttributes], Tensor]:
-        """`size` clips of random attributes on canvas number `canvas`: video (B, 3, T, H, W)
-        in [-1, 1], each clip's attributes, and where its object is in frame 0, (B, 2) as (x, y)
-        pixels."""
+        """`size` clips of random attributes (drawn with `emphasis`, world.sample_attributes)
+        on canvas number `canvas`: video (B, 3, T, H, W) in [-1, 1], each clip's attributes,
+        and where its object is in frame 0, (B, 2) as (x, y) pixels."""
         width, height = self.canvases[canvas]
         seconds = frames / self.fps
         clips, attributes, starts = [], [], []
         for _ in range(size):
-            attributes.append(sample_attributes(self.rng))
+            attributes.append(sample_attributes(self.rng, emphasis))
             seed = int(self.rng.integers(2**31))
             clips.append(render_clip(attributes[-1], width, height, self.fps, seconds, seed))
             starts.append(start_position(attributes[-1], width, height, seed))

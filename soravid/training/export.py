@@ -19,7 +19,7 @@ EXPORT_DTYPE = torch.float16
 
 def export_model(run_dir: Path, output: Path, ema: bool = True) -> SoravidModel:
     """Write the run's model (EMA weights of the networks its last stage trained, or with
-    ema=False the last step's own) to `output`."""
+    ema=False or after a stage without EMA, the decoder's, the last step's own) to `output`."""
     saved = load_checkpoint(run_dir)
     if saved["stage"] != "done":
         raise ValueError(f"{run_dir}: training is not finished (stage {saved['stage']})")
@@ -27,7 +27,7 @@ def export_model(run_dir: Path, output: Path, ema: bool = True) -> SoravidModel:
     model = build_model(recipe.model, CAPTION_VOCABULARY)
     model.load_state_dict(saved["model"])
     if ema:
-        for name, tensor in saved["ema"].items():
+        for name, tensor in (saved["ema"] or {}).items():
             model.get_parameter(name).data.copy_(tensor)
     model.config.schedule_shift = recipe.schedule_shift
     model.config.context_time = recipe.context_time

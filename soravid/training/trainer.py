@@ -4,7 +4,9 @@ Stage 1 trains the video autoencoder to reconstruct rendered clips. Stage 2 free
 its latent statistics, and trains the DiT with its text encoder by flow matching on latent
 windows, each with a random number of leading latent frames given (almost) clean as context,
 so the same weights start a clip from noise and continue one (chunks, `extend`). Stage 3, for
-a DiT that takes the guidance scale, distils its classifier-free guidance into one pass.
+a DiT that takes the guidance scale, distils its classifier-free guidance into one pass. Then,
+where the recipe has them, an opening DiT trains on clip openings alone and the autoencoder's
+decoder alone on clips of the cases it drew worst.
 
 Every step trains on one global batch: a micro-batch from each data shard (data.py). Under
 torchrun (a process group set up by soravid.distributed) each rank holds `accumulate` shards,
@@ -53,7 +55,13 @@ from soravid.training.checkpoint import (
 from soravid.training.data import CaptionStyle, DataShard
 from soravid.training.export import EXPORT_DTYPE
 from soravid.training.latents import LatentPool, object_loss_weight
-from soravid.training.recipes import AutoencoderStage, DistillStage, DiTStage, TrainRecipe
+from soravid.training.recipes import (
+    AutoencoderStage,
+    DecoderStage,
+    DistillStage,
+    DiTStage,
+    TrainRecipe,
+)
 from soravid.weights import (
     TRAINING_KEY,
     autocast,
@@ -64,7 +72,7 @@ from soravid.weights import (
 )
 from soravid.world import CAPTION_VOCABULARY
 
-STAGES = ("autoencoder", "dit", "distill", "opening", "done")
+STAGES = ("autoencoder", "dit", "distill", "opening", "decoder", "done")
 GUIDANCE_EMBED = "dit.guidance_embed."
 
 
@@ -112,8 +120,8 @@ def train(
     """Run (or continue) the recipe's stages, checkpointing into out_dir; returns the final state.
 
     `accumulate` micro-batches of recipe batch_size make this process's share of each step.
-    `start_from`: a model file the recipe's earlier stages exported; the run starts at its
-    opening stage from it (state_from_model)."""
+    `start_from`: a model file the recipe's earlier stages exported; the run starts at the
+    stage after them from it (state_from_model)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if resume:
@@ -131,6 +139,8 @@ def train(
         train_distill(state, recipe, out_dir, report)
     if state.stage == "opening":
         train_opening(state, recipe, out_dir, report)
+    if state.stage == "decoder":
+        train_decoder(state, recipe, out_dir, report)
     return state
 
 
@@ -178,13 +188,23 @@ def train_autoencoder(
 
     def micro_loss(shard: DataShard) -> Tensor:
         video = shard.clips.batch(stage.batch_size, stage.clip_frames).video
-        video = detail_crops(video, stage.crop_size, stage.detail_crop_prob, shard.clips.rng)
-        video = video.to(state.device)
-        return autoencoder_loss(trained(video), video, stage.edge_weight)
+        return reconstruction_loss(trained, video, stage, shard.clips.rng, state.device)
 
     run_stage(state, recipe, out_dir, StageRun(stage, trained, optimizer, micro_loss), on_progress)
     fit_latent_stats(state, recipe)
     advance_stage(state, recipe, out_dir)
+
+
+def reconstruction_loss(
+    autoencoder: nn.Module,
+    video: Tensor,
+    stage: AutoencoderStage | DecoderStage,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> Tensor:
+    """The stage's loss on crops of `video` (B, 3, T, H, W) put through `autoencoder`."""
+    video = detail_crops(video, stage.crop_size, stage.detail_crop_prob, rng).to(device)
+    return autoencoder_loss(autoencoder(video), video, stage.edge_weight)
 
 
 def detail_crops(video: Tensor, size: int, detail_prob: float, rng: np.random.Generator) -> Tensor:
@@ -513,58 +533,107 @@ def train_opening(
 
 @torch.no_grad()
 def start_opening(state: TrainState) -> None:
-    """The EMA weights of the stage before become the model's, every weight is rounded to the
-    exported file's precision, and the opening DiT and text encoder start as copies of the DiT
-    and text encoder. The stage starts from the model as it ships, so it is the same stage
-    whether the run went on or started here from that model's file (state_from_model)."""
+    """The opening DiT and text encoder start as copies of the DiT and text encoder, as the
+    model ships after the stages before."""
+    start_from_export(state)
+    model = state.model
+    model.opening_dit.load_state_dict(model.dit.state_dict())
+    model.opening_text_encoder.load_state_dict(model.text_encoder.state_dict())
+
+
+@torch.no_grad()
+def start_from_export(state: TrainState) -> None:
+    """The EMA weights of the stage before become the model's and every weight is rounded to
+    the exported file's precision: the stage starting now starts from the model as it ships, so
+    it is the same stage whether the run went on or started here from that model's file
+    (state_from_model)."""
     model = state.model
     for name, tensor in (state.ema or {}).items():
         model.get_parameter(name).data.copy_(tensor)
     for tensor in model.state_dict().values():
         if tensor.is_floating_point():
             tensor.copy_(tensor.to(EXPORT_DTYPE))
-    model.opening_dit.load_state_dict(model.dit.state_dict())
-    model.opening_text_encoder.load_state_dict(model.text_encoder.state_dict())
     state.ema = None
     for shard in state.shards:
-        shard.start_stage(STAGES.index("opening"))
+        shard.start_stage(STAGES.index(state.stage))
 
 
 def state_from_model(recipe: TrainRecipe, path: Path, accumulate: int = 1) -> TrainState:
-    """A run of `recipe` at the start of its opening stage, from a model file that the same
-    recipe's earlier stages exported (its recipe is this one but for the model's name and the
-    opening stage): what finishing those stages would hold, without their hours."""
+    """A run of `recipe` at the start of a last stage, from a model file that the same recipe's
+    earlier stages exported: what finishing those stages would hold, without their hours. The
+    decoder stage starts from a model of every stage before it; the opening stage from one of
+    the stages before it, whose recipe is this one but for the model's name and the stages
+    from the opening on."""
     state = new_state(recipe, accumulate)
     source = load_model(path)
     provenance = json.loads(read_metadata(path).get(TRAINING_KEY, "{}"))
     if "recipe" not in provenance:
         raise BadInputError(f"{path} does not say how it was trained; cannot start from it")
     trained_as = TrainRecipe.from_dict(provenance["recipe"])
-    same_recipe = replace(trained_as, model=recipe.model, opening=recipe.opening) == recipe
     config = state.model.config
-    same_model = (
-        replace(
-            source.config,
-            name=config.name,
-            opening_dit=True,
-            schedule_shift=config.schedule_shift,
-            context_time=config.context_time,
-        )
-        == config
+    # The sampling settings are the recipe's, written at export.
+    source_config = replace(
+        source.config, schedule_shift=config.schedule_shift, context_time=config.context_time
     )
-    if not (recipe.opening.steps and same_recipe and same_model):
+    later = {"opening": recipe.opening, "decoder": recipe.decoder}
+    if (
+        recipe.decoder.steps
+        and not trained_as.decoder.steps
+        and replace(trained_as, decoder=recipe.decoder) == recipe
+        and source_config == config
+    ):
+        state.stage = "decoder"
+    elif (
+        recipe.opening.steps
+        and replace(trained_as, model=recipe.model, **later) == recipe
+        and replace(source_config, name=config.name, opening_dit=True) == config
+    ):
+        state.stage = "opening"
+    else:
         raise BadInputError(
-            f"{path} was not trained by recipe {recipe.model!r}'s stages before its opening "
-            "stage; --from takes a model those stages exported"
+            f"{path} was not trained by recipe {recipe.model!r}'s stages before its opening or "
+            "decoder stage; --from takes a model those stages exported"
         )
-    state.model.load_state_dict(source.state_dict(), strict=False)  # all but the opening DiT
-    state.stage = "opening"
+    state.model.load_state_dict(source.state_dict(), strict=False)  # the opening DiT may lack
     state.started_from = {
         "model": model_id(path),
         "train_seconds": provenance["train_seconds"],
         "final_losses": provenance["final_losses"],
     }
     return state
+
+
+# --- stage 5: the decoder ---
+
+
+def train_decoder(
+    state: TrainState, recipe: TrainRecipe, out_dir: Path, on_progress: TrainCallback | None
+) -> None:
+    stage = recipe.decoder
+    if stage.steps:
+        if state.step == 0:
+            start_from_export(state)
+        model = state.model
+        decoder = {
+            n: p for n, p in model.named_parameters() if n.startswith("autoencoder.decoder.")
+        }
+        parameters = train_only(model, decoder)
+        # The encoder is frozen: its latents, which the DiT learnt, stay what they were.
+        trained = data_parallel(model.autoencoder.train())
+        optimizer = torch.optim.AdamW(
+            parameters.values(), lr=stage.learning_rate, weight_decay=0.0, fused=True
+        )
+
+        def micro_loss(shard: DataShard) -> Tensor:
+            canvas = shard.clips.random_canvas(stage.canvas_weights)
+            video, _, _ = shard.clips.render(
+                canvas, stage.batch_size, stage.clip_frames, stage.emphasis
+            )
+            return reconstruction_loss(trained, video, stage, shard.clips.rng, state.device)
+
+        run = StageRun(stage, trained, optimizer, micro_loss)
+        run_stage(state, recipe, out_dir, run, on_progress)
+    advance_stage(state, recipe, out_dir)
 
 
 # --- the latent pool ---
@@ -661,7 +730,7 @@ def update_ema(ema: dict[str, Tensor], parameters: dict, decay: float) -> None:
 class StageRun:
     """What the shared loop needs from a stage."""
 
-    hyper: AutoencoderStage | DiTStage
+    hyper: AutoencoderStage | DiTStage | DistillStage | DecoderStage
     module: nn.Module  # the module trained (DDP-wrapped under torchrun)
     optimizer: torch.optim.Optimizer
     micro_loss: Callable[[DataShard], Tensor]  # a micro-batch from the shard -> its mean loss

@@ -7,6 +7,7 @@ soravid/world/SHAPES_WORLD.md, the contract this module follows value for value.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -82,17 +83,55 @@ ATTRIBUTE_VALUES = {
 ATTRIBUTE_NAMES = tuple(ATTRIBUTE_VALUES)
 
 
-def sample_attributes(rng: np.random.Generator) -> WorldAttributes:
-    """Uniformly random complete attributes; the object's colour never equals the background."""
-    background = str(rng.choice(BACKGROUND_COLOURS))
-    colours = [c for c in OBJECT_COLOURS if c != background]
-    return WorldAttributes(
-        background=background,
-        colour=str(rng.choice(colours)),
-        shape=str(rng.choice(SHAPES)),
-        size=str(rng.choice(SIZES)),
-        motion=str(rng.choice(MOTIONS)),
-    )
+# Probabilities of chosen attribute values: {attribute: {value: probability}}.
+Emphasis = Mapping[str, Mapping[str, float]]
+
+
+def sample_attributes(
+    rng: np.random.Generator, emphasis: Emphasis | None = None
+) -> WorldAttributes:
+    """Random complete attributes; the object's colour never equals the background. Uniform,
+    unless `emphasis` gives values of an attribute their own probability, the attribute's other
+    values sharing the rest alike: {"background": {"gray": 0.5}} draws gray half the time."""
+    if not emphasis:  # the draws of every run before emphasis
+        background = str(rng.choice(BACKGROUND_COLOURS))
+        colours = [c for c in OBJECT_COLOURS if c != background]
+        return WorldAttributes(
+            background=background,
+            colour=str(rng.choice(colours)),
+            shape=str(rng.choice(SHAPES)),
+            size=str(rng.choice(SIZES)),
+            motion=str(rng.choice(MOTIONS)),
+        )
+    check_emphasis(emphasis)
+    drawn: dict[str, str] = {}
+    for name, values in ATTRIBUTE_VALUES.items():
+        if name == "colour":
+            values = tuple(c for c in values if c != drawn["background"])
+        weights = emphasis.get(name, {})
+        named = sum(weights.get(value, 0.0) for value in values)
+        others = sum(value not in weights for value in values)
+        share = (1.0 - named) / others if others else 0.0
+        probabilities = np.array([weights.get(value, share) for value in values])
+        drawn[name] = str(rng.choice(values, p=probabilities / probabilities.sum()))
+    return WorldAttributes(**drawn)
+
+
+def check_emphasis(emphasis: Emphasis) -> None:
+    """Raise ValueError unless `emphasis` names attributes and their values, with
+    probabilities in [0, 1] that add up to at most 1 per attribute."""
+    for name, weights in emphasis.items():
+        if name not in ATTRIBUTE_VALUES:
+            known = ", ".join(ATTRIBUTE_NAMES)
+            raise ValueError(f"emphasis: no attribute {name!r}; one of {known}")
+        for value, probability in weights.items():
+            if value not in ATTRIBUTE_VALUES[name]:
+                raise ValueError(f"emphasis: {name} has no value {value!r}")
+            if not 0.0 <= probability <= 1.0:
+                raise ValueError(f"emphasis: {name} {value!r} needs a probability in [0, 1]")
+        total = sum(weights.values())
+        if total > 1.0 + 1e-9 or (total == 0 and len(weights) == len(ATTRIBUTE_VALUES[name])):
+            raise ValueError(f"emphasis: {name}'s probabilities must add up to (0, 1]")
 
 
 def object_extent(size: str, width: int, height: int) -> float:
