@@ -22,7 +22,8 @@ from soravid.evaluate import summarise
 from soravid.models.autoencoder import VideoAutoencoder
 from soravid.pipeline import from_uint8_frames, to_uint8_frames
 from soravid.video import VideoWriter
-from soravid.world import judge_video, render_clip, sample_attributes
+from soravid.world import WorldAttributes, judge_video, render_clip, sample_attributes
+from soravid.world.judge import Verdict
 
 
 def load_autoencoder(source: Path) -> VideoAutoencoder:
@@ -47,6 +48,15 @@ def reconstruct(autoencoder: VideoAutoencoder, clip: np.ndarray) -> np.ndarray:
     return to_uint8_frames(autoencoder(from_uint8_frames(clip)))
 
 
+def judge_frames(frames: np.ndarray, attrs: WorldAttributes, path: Path, fps: int) -> Verdict:
+    """Write (T, H, W, 3) uint8 frames to `path` as the CLI would, and judge them."""
+    height, width = frames.shape[1:3]
+    with VideoWriter(path, width, height, fps, overwrite=True) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return judge_video(path, attrs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="model .safetensors or a training run folder")
@@ -65,10 +75,7 @@ def main() -> None:
             attrs = sample_attributes(rng)
             clip = render_clip(attrs, width, height, args.fps, args.seconds, args.seed + index)
             path = Path(folder) / f"clip-{index:03d}.mp4"
-            with VideoWriter(path, width, height, args.fps) as writer:
-                for frame in reconstruct(autoencoder, clip):
-                    writer.write(frame)
-            verdicts.append(judge_video(path, attrs))
+            verdicts.append(judge_frames(reconstruct(autoencoder, clip), attrs, path, args.fps))
     report = summarise(verdicts)
     report.pop("results")
     print(json.dumps(report, indent=2))

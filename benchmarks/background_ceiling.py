@@ -10,14 +10,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from autoencoder_ceiling import load_autoencoder, reconstruct
+from autoencoder_ceiling import judge_frames, load_autoencoder, reconstruct
 
-from soravid.video import VideoWriter
-from soravid.world import judge_video, render_clip
+from soravid.world import render_clip
 from soravid.world.spec import BACKGROUND_COLOURS, OBJECT_COLOURS, WorldAttributes
 
 ae = load_autoencoder(Path(sys.argv[1]))
 with tempfile.TemporaryDirectory() as folder:
+    path = Path(folder) / "clip.mp4"
     for bg in sys.argv[2:] or BACKGROUND_COLOURS:
         for shape in ("square", "triangle"):
             res = {"raw": [], "ae": []}
@@ -29,11 +29,6 @@ with tempfile.TemporaryDirectory() as folder:
                 attrs = WorldAttributes(bg, colour, shape, "small", motion)
                 clip = render_clip(attrs, 96, 64, 8, 5.125, i)
                 for kind, frames in (("raw", clip), ("ae", reconstruct(ae, clip))):
-                    path = Path(folder) / "c.mp4"
-                    with VideoWriter(path, 96, 64, 8, overwrite=True) as w:
-                        for f in frames:
-                            w.write(f)
-                    v = judge_video(path, attrs)
-                    win = v.windows[0]
-                    res[kind].append(bool(win.checks["shape"]))
+                    verdict = judge_frames(frames, attrs, path, 8)
+                    res[kind].append(bool(verdict.windows[0].checks["shape"]))
             print(bg, shape, {k: f"{sum(v)}/{len(v)}" for k, v in res.items()}, flush=True)

@@ -112,8 +112,9 @@ class DistillStage:
 class DecoderStage:
     """Last: the autoencoder's decoder alone, on its frozen encoder's latents of clips drawn
     with `emphasis`. The latents the DiT learnt stay what they were; only how they are drawn
-    changes. The shipped autoencoder drew small squares and triangles on gray as blobs (red
-    and cyan worst, README "Where shape is lost"), and the judge called them circles."""
+    changes. The autoencoder drew small squares and triangles on gray as blobs, red and cyan
+    worst, which the judge called circles (README, "Where moving small objects lose their
+    shape")."""
 
     steps: int = 0  # 0: no such stage
     batch_size: int = 8
@@ -204,9 +205,9 @@ TINY_DIT = DiTStage(
 )
 
 # The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s
-# default. It is SHAPES_OPENING with 3,600 opening steps (below, in RECIPES).
-EMBEDDED_RECIPE = "shapes-opening-3600"
-# The embedded model before's recipe: shapes-placed-bf16 (below) with an opening DiT (model
+# default. It is SHAPES_OPENING with 3,600 opening steps and a decoder stage (below, in RECIPES).
+EMBEDDED_RECIPE = "shapes-opening-decoder"
+# The recipe of the embedded model two before: shapes-placed-bf16 (below) with an opening DiT (model
 # shapes-opening), 2,400 steps on openings alone from the DiT (README, "An opening DiT"). Its
 # first two stages are shapes-placed-bf16's, so `soravid train --from` that recipe's exported
 # model runs its last stage alone, as the shipped weights were made.
@@ -224,8 +225,8 @@ SHAPES_OPENING = TrainRecipe(
         cpu_bfloat16=True,
     ),
 )
-# The embedded model: the same with 3,600 opening steps, as its opening DiT was still improving
-# at 2,400 (README, "An opening DiT"); about 12 minutes more on fast cores.
+# The embedded model before: the same with 3,600 opening steps, as its opening DiT was still
+# improving at 2,400 (README, "An opening DiT"); about 12 minutes more on fast cores.
 SHAPES_OPENING_3600 = replace(SHAPES_OPENING, opening=replace(SHAPES_OPENING.opening, steps=3600))
 
 RECIPES: dict[str, TrainRecipe] = {
@@ -264,10 +265,12 @@ RECIPES: dict[str, TrainRecipe] = {
     ),
     "shapes-opening": SHAPES_OPENING,
     "shapes-opening-3600": SHAPES_OPENING_3600,
-    # shapes-opening-3600 and a last stage on its decoder alone, gray backgrounds drawn 5 times
+    # The embedded model: shapes-opening-3600 and a last stage on its decoder alone, 17 minutes
+    # on the slowest cores (1 step/s; `--from` the model before). Gray backgrounds drawn 5 times
     # in 8 and small objects 85 times in 100: 1,000 steps took a round trip through the
     # autoencoder from 18/24 small squares and 14/24 triangles judged right on gray to 24/24
-    # and 23/24, and the other backgrounds stayed right (README, "Where shape is lost").
+    # and 22/24, and the other backgrounds stayed right (README, "Where moving small objects
+    # lose their shape").
     "shapes-opening-decoder": replace(
         SHAPES_OPENING_3600,
         decoder=DecoderStage(
