@@ -61,6 +61,17 @@ def test_a_shard_saves_and_restores_its_pool() -> None:
     assert torch.equal(expected[0], again[0]) and expected[1] == again[1]
 
 
+def test_a_pool_draws_its_clips_with_its_emphasis_and_keeps_it_when_restored() -> None:
+    shard = DataShard(CANVASES, fps=8, seed=0, index=0)
+    shard.pool = LatentPool(shard.clips, 8, FRAMES, emphasis={"size": {"small": 1.0}})
+    shard.pool.fill(encode, FRAMES)
+    assert all(a.size == "small" for clips in shard.pool.attributes for a in clips)
+    restored = DataShard(CANVASES, fps=8, seed=5, index=0)
+    restored.set_state(shard.state())
+    restored.pool.refresh(0, 8, encode, FRAMES)  # every clip of canvas 0 drawn anew
+    assert all(a.size == "small" for a in restored.pool.attributes[0])
+
+
 def test_a_shard_saves_its_openings_and_reads_checkpoints_from_before_starts() -> None:
     shard = DataShard(CANVASES, fps=8, seed=0, index=0)
     shard.pool = make_pool()

@@ -78,13 +78,14 @@ def test_training_runs_every_stage(finished_run: Path) -> None:
     stages = [stage for stage, _, _ in saved["losses"]]
     assert stages.count("autoencoder") == 3 and stages.count("dit") == 3
     assert stages.count("distill") == 2 and stages.count("decoder") == 2
+    assert stages.count("tune") == 2
     assert all(torch.isfinite(torch.tensor(loss)) for _, _, loss in saved["losses"])
 
 
 # distill at 1: from the checkpoint at the stage's start (the tiny recipe saves every 2 steps)
 @pytest.mark.parametrize(
     ("stage", "step"),
-    [("autoencoder", 2), ("dit", 2), ("distill", 1), ("distill", 2), ("decoder", 1)],
+    [("autoencoder", 2), ("dit", 2), ("distill", 1), ("distill", 2), ("decoder", 1), ("tune", 1)],
 )
 def test_resume_continues_exactly(
     finished_run: Path, tmp_path: Path, stage: str, step: int
@@ -141,11 +142,16 @@ def test_export_writes_ema_weights_and_provenance(finished_run: Path, tmp_path: 
     model = load_model(tmp_path / "ema.safetensors")
     for name, tensor in saved["ema"].items():  # stored as float16
         assert torch.equal(model.get_parameter(name).detach(), tensor.half().float()), name
-    # The decoder stage, the tiny recipe's last, keeps none: the last step's own weights.
+    # The decoder stage keeps none: the last step's own weights.
+    with pytest.raises(Interrupt):
+        train(get_recipe("tiny"), tmp_path / "decoder", on_progress=stop_at("decoder", 2))
+    saved = load_checkpoint(tmp_path / "decoder")
+    assert saved["ema"] is None
+    save_checkpoint(saved | {"stage": "done"}, tmp_path / "decoder")
     path = tmp_path / "model.safetensors"
-    export_model(finished_run, path)
+    export_model(tmp_path / "decoder", path)
     exported = load_model(path).state_dict()
-    for name, tensor in load_checkpoint(finished_run)["model"].items():
+    for name, tensor in saved["model"].items():
         assert torch.equal(exported[name], tensor.half().float()), name
     assert "soravid.training" in read_metadata(path)
     assert model.config.schedule_shift == get_recipe("tiny").schedule_shift
@@ -368,28 +374,40 @@ def test_a_dit_stage_in_cpu_bfloat16_trains(tmp_path: Path) -> None:
     assert len(dit_losses) == recipe.dit.steps and all(math.isfinite(x) for x in dit_losses)
 
 
-def test_the_decoder_stage_trains_the_decoder_alone_and_starts_from_an_exported_model(
+def test_the_last_stages_start_from_an_exported_model_as_the_run_that_went_on(
     finished_run: Path, tmp_path: Path
 ) -> None:
-    """The tiny recipe without its decoder stage, exported, then that stage alone from the
-    file (`soravid train --from`): the weights of the run that went on, and only the decoder's
-    differ from the file's."""
+    """The tiny recipe without its last stages, exported, then those stages alone from the
+    file (`soravid train --from`): the weights of the run that went on. The decoder stage
+    changes the decoder alone, the tune stage the DiT and text encoder alone."""
 
     def exported(run: Path) -> dict[str, torch.Tensor]:
         path = tmp_path / f"{run.name}.safetensors"
         export_model(run, path)
         return load_model(path).state_dict()
 
-    without = dataclasses.replace(get_recipe("tiny"), decoder=DecoderStage())
-    train(without, tmp_path / "first")
-    before = exported(tmp_path / "first")
-    train(get_recipe("tiny"), tmp_path / "rest", start_from=tmp_path / "first.safetensors")
-    started, went_on = exported(tmp_path / "rest"), exported(finished_run)
-    for name, tensor in went_on.items():
-        assert torch.equal(tensor, started[name]), name
-    changed = {name for name, tensor in before.items() if not torch.equal(tensor, started[name])}
-    assert changed and all(name.startswith("autoencoder.decoder.") for name in changed)
-    provenance = json.loads(read_metadata(tmp_path / "rest.safetensors")[TRAINING_KEY])
-    assert "started_from" in provenance and "distill" in provenance["final_losses"]
-    with pytest.raises(BadInputError, match="--from takes a model"):  # it had the stage
-        train(get_recipe("tiny"), tmp_path / "again", start_from=tmp_path / "rest.safetensors")
+    def changed(before: dict, after: dict) -> set[str]:
+        return {name for name, tensor in before.items() if not torch.equal(tensor, after[name])}
+
+    recipe = get_recipe("tiny")
+    went_on = exported(finished_run)
+    before_decoder = dataclasses.replace(recipe, decoder=DecoderStage(), tune=DiTStage(steps=0))
+    before_tune = dataclasses.replace(recipe, tune=DiTStage(steps=0))
+    train(before_decoder, tmp_path / "first")
+    train(before_tune, tmp_path / "decoded")
+    first, decoded = exported(tmp_path / "first"), exported(tmp_path / "decoded")
+    for source in ("first", "decoded"):
+        train(recipe, tmp_path / f"from-{source}", start_from=tmp_path / f"{source}.safetensors")
+        started = exported(tmp_path / f"from-{source}")
+        for name, tensor in went_on.items():
+            assert torch.equal(tensor, started[name]), (source, name)
+    assert changed(first, decoded) and all(
+        name.startswith("autoencoder.decoder.") for name in changed(first, decoded)
+    )
+    tuned = changed(decoded, went_on)
+    assert any(name.startswith("dit.") for name in tuned)
+    assert all(name.startswith(("dit.", "text_encoder.")) for name in tuned)
+    provenance = json.loads(read_metadata(tmp_path / "from-decoded.safetensors")[TRAINING_KEY])
+    assert "started_from" in provenance and "decoder" in provenance["final_losses"]
+    with pytest.raises(BadInputError, match="--from takes a model"):  # it had every stage
+        train(recipe, tmp_path / "again", start_from=tmp_path / "from-first.safetensors")

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from soravid.world import WorldAttributes
+from soravid.world.spec import Emphasis
 
 if TYPE_CHECKING:  # data.py holds a pool in each shard
     from soravid.training.data import CaptionStyle, ShapesClips
@@ -30,8 +31,11 @@ Encode = Callable[[Tensor], Tensor]
 class LatentPool:
     """Encoded clips of `latent_frames` latent frames, `clips` per canvas of `data`."""
 
-    def __init__(self, data: ShapesClips, clips: int, latent_frames: int) -> None:
+    def __init__(
+        self, data: ShapesClips, clips: int, latent_frames: int, emphasis: Emphasis | None = None
+    ) -> None:
         self.data, self.clips, self.latent_frames = data, clips, latent_frames
+        self.emphasis = dict(emphasis or {})  # how its clips' attributes are drawn
         self.latents: list[Tensor] = []  # per canvas: (clips, C, latent_frames, h, w)
         self.attributes: list[list[WorldAttributes]] = []  # per canvas, per clip
         self.starts: list[Tensor] = []  # per canvas: (clips, 2) where each object starts, x, y
@@ -41,7 +45,9 @@ class LatentPool:
         """Encode `clips` new clips of `pixel_frames` frames for every canvas."""
         self.latents, self.attributes, self.starts, self.oldest = [], [], [], []
         for canvas in range(len(self.data.canvases)):
-            video, attributes, starts = self.data.render(canvas, self.clips, pixel_frames)
+            video, attributes, starts = self.data.render(
+                canvas, self.clips, pixel_frames, self.emphasis
+            )
             self.latents.append(encode(video))
             self.attributes.append(attributes)
             self.starts.append(starts)
@@ -51,7 +57,7 @@ class LatentPool:
 
     def refresh(self, canvas: int, count: int, encode: Encode, pixel_frames: int) -> None:
         """Replace the `count` oldest clips of one canvas by newly rendered ones."""
-        video, attributes, starts = self.data.render(canvas, count, pixel_frames)
+        video, attributes, starts = self.data.render(canvas, count, pixel_frames, self.emphasis)
         latents = encode(video)
         for index in range(count):
             slot = self.oldest[canvas]
@@ -92,13 +98,14 @@ class LatentPool:
             "attributes": [[attrs.to_dict() for attrs in clips] for clips in self.attributes],
             "starts": list(self.starts),
             "oldest": list(self.oldest),
+            "emphasis": self.emphasis,
         }
 
     @classmethod
     def from_state(cls, data: ShapesClips, state: dict) -> LatentPool:
         """The pool a checkpoint saved, drawing new clips from `data`."""
         latents = list(state["latents"])
-        pool = cls(data, clips=latents[0].shape[0], latent_frames=latents[0].shape[2])
+        pool = cls(data, latents[0].shape[0], latents[0].shape[2], state.get("emphasis"))
         pool.latents = latents
         pool.attributes = [
             [WorldAttributes(**attrs) for attrs in clips] for clips in state["attributes"]

@@ -89,6 +89,8 @@ class DiTStage:
     # canvas): on these cores 1.48x the steps per second of the shapes DiT in bfloat16 after
     # about 85 s per shape. Off in the recipes trained without it, so they reproduce.
     compile: bool = False
+    # Attribute values its clips draw more often than the world does (world.sample_attributes).
+    emphasis: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -147,6 +149,9 @@ class TrainRecipe:
     # every other network frozen.
     opening: DiTStage = field(default_factory=lambda: DiTStage(steps=0))
     decoder: DecoderStage = field(default_factory=DecoderStage)
+    # Last, the DiT and its text encoder again, from the model as exported after the stages
+    # before, on windows of clips drawn with the stage's emphasis: the cases it draws worst.
+    tune: DiTStage = field(default_factory=lambda: DiTStage(steps=0))
     checkpoint_every: int = 100
     # Sampling settings written into the exported model (ModelConfig.schedule_shift, context_time).
     schedule_shift: float = 2.0
@@ -154,11 +159,11 @@ class TrainRecipe:
 
     def __post_init__(self) -> None:
         # Checked here, not at the DiT stage's first draw, after the autoencoder's 20 minutes.
-        for name in ("dit", "opening", "decoder"):
+        for name in ("dit", "opening", "decoder", "tune"):
             weights = getattr(self, name).canvas_weights
             if weights is not None and (len(weights) != len(self.canvases) or min(weights) <= 0):
                 raise ValueError(f"{name}.canvas_weights: one positive weight per canvas")
-        check_emphasis(self.decoder.emphasis)
+            check_emphasis(getattr(self, name).emphasis)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,6 +176,7 @@ class TrainRecipe:
             "distill": DistillStage,
             "opening": DiTStage,
             "decoder": DecoderStage,
+            "tune": DiTStage,
         }
         values = {k: stages[k](**v) if k in stages else v for k, v in data.items()}
         return cls(**values)
@@ -205,10 +211,10 @@ TINY_DIT = DiTStage(
 )
 
 # The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s
-# default. It is SHAPES_OPENING with 3,600 opening steps and a decoder stage (below, in RECIPES).
+# default. It is SHAPES_OPENING with 3,600 opening steps and a decoder stage (below).
 EMBEDDED_RECIPE = "shapes-opening-decoder"
-# The recipe of the embedded model two before: shapes-placed-bf16 (below) with an opening DiT (model
-# shapes-opening), 2,400 steps on openings alone from the DiT (README, "An opening DiT"). Its
+# The recipe of the embedded model three before: shapes-placed-bf16 (below) with an opening DiT
+# (model shapes-opening), 2,400 steps on openings alone from the DiT (README, "An opening DiT"). Its
 # first two stages are shapes-placed-bf16's, so `soravid train --from` that recipe's exported
 # model runs its last stage alone, as the shipped weights were made.
 SHAPES_OPENING = TrainRecipe(
@@ -225,9 +231,22 @@ SHAPES_OPENING = TrainRecipe(
         cpu_bfloat16=True,
     ),
 )
-# The embedded model before: the same with 3,600 opening steps, as its opening DiT was still
+# The embedded model two before: the same with 3,600 opening steps, as its opening DiT was still
 # improving at 2,400 (README, "An opening DiT"); about 12 minutes more on fast cores.
 SHAPES_OPENING_3600 = replace(SHAPES_OPENING, opening=replace(SHAPES_OPENING.opening, steps=3600))
+# The embedded model: shapes-opening-3600 and a last stage on its decoder alone, 17
+# minutes on the slowest cores (1 step/s). Gray backgrounds drawn 5 times in 8 and small
+# objects 85 times in 100: 1,000 steps took a round trip through the autoencoder from 18/24
+# small squares and 14/24 triangles judged right on gray to 24/24 and 22/24, and the other
+# backgrounds stayed right (README, "Where moving small objects lose their shape").
+SHAPES_OPENING_DECODER = replace(
+    SHAPES_OPENING_3600,
+    decoder=DecoderStage(
+        steps=1000,
+        canvas_weights=[3.0, 1.0, 1.0, 1.0],
+        emphasis={"background": {"gray": 0.625}, "size": {"small": 0.85}},
+    ),
+)
 
 RECIPES: dict[str, TrainRecipe] = {
     # The embedded model before shapes-placed-long: 104 minutes measured on 2 slower cores.
@@ -265,18 +284,25 @@ RECIPES: dict[str, TrainRecipe] = {
     ),
     "shapes-opening": SHAPES_OPENING,
     "shapes-opening-3600": SHAPES_OPENING_3600,
-    # The embedded model: shapes-opening-3600 and a last stage on its decoder alone, 17 minutes
-    # on the slowest cores (1 step/s; `--from` the model before). Gray backgrounds drawn 5 times
-    # in 8 and small objects 85 times in 100: 1,000 steps took a round trip through the
-    # autoencoder from 18/24 small squares and 14/24 triangles judged right on gray to 24/24
-    # and 22/24, and the other backgrounds stayed right (README, "Where moving small objects
-    # lose their shape").
-    "shapes-opening-decoder": replace(
-        SHAPES_OPENING_3600,
-        decoder=DecoderStage(
-            steps=1000,
-            canvas_weights=[3.0, 1.0, 1.0, 1.0],
-            emphasis={"background": {"gray": 0.625}, "size": {"small": 0.85}},
+    "shapes-opening-decoder": SHAPES_OPENING_DECODER,
+    # shapes-opening-decoder and a last stage on the DiT again, 400 steps
+    # on windows alone of clips drawn with small objects, squares and triangles, gray and
+    # bouncing more often (README, "Where moving small objects lose their shape").
+    "shapes-opening-tune": replace(
+        SHAPES_OPENING_DECODER,
+        tune=replace(
+            SHAPES_OPENING.dit,
+            steps=400,
+            learning_rate=2e-4,
+            warmup_steps=20,
+            image_prob=0.0,
+            ema_decay=0.995,
+            emphasis={
+                "size": {"small": 0.7},
+                "shape": {"square": 0.4, "triangle": 0.4},
+                "background": {"gray": 0.4},
+                "motion": {"bouncing": 0.35},
+            },
         ),
     ),
     # shapes-placed-bf16 on model shapes-walls (the distance to the canvas's edges as input).
@@ -361,6 +387,7 @@ RECIPES: dict[str, TrainRecipe] = {
         decoder=DecoderStage(
             steps=2, batch_size=2, clip_frames=5, emphasis={"background": {"gray": 0.5}}
         ),
+        tune=replace(TINY_DIT, steps=2, image_prob=0.0, emphasis={"size": {"small": 0.8}}),
         checkpoint_every=2,
     ),
     "tiny-opening": TrainRecipe(

@@ -6,7 +6,7 @@ windows, each with a random number of leading latent frames given (almost) clean
 so the same weights start a clip from noise and continue one (chunks, `extend`). Stage 3, for
 a DiT that takes the guidance scale, distils its classifier-free guidance into one pass. Then,
 where the recipe has them, an opening DiT trains on clip openings alone and the autoencoder's
-decoder alone on clips of the cases it drew worst.
+decoder alone on clips of the cases it drew worst, and the DiT again on windows of such clips.
 
 Every step trains on one global batch: a micro-batch from each data shard (data.py). Under
 torchrun (a process group set up by soravid.distributed) each rank holds `accumulate` shards,
@@ -72,7 +72,9 @@ from soravid.weights import (
 )
 from soravid.world import CAPTION_VOCABULARY
 
-STAGES = ("autoencoder", "dit", "distill", "opening", "decoder", "done")
+STAGES = ("autoencoder", "dit", "distill", "opening", "decoder", "tune", "done")
+# The stages a run can start at from an exported model file (state_from_model), in order.
+LATER_STAGES = ("opening", "decoder", "tune")
 GUIDANCE_EMBED = "dit.guidance_embed."
 
 
@@ -141,6 +143,8 @@ def train(
         train_opening(state, recipe, out_dir, report)
     if state.stage == "decoder":
         train_decoder(state, recipe, out_dir, report)
+    if state.stage == "tune":
+        train_tune(state, recipe, out_dir, report)
     return state
 
 
@@ -275,7 +279,7 @@ def train_dit(
         for shard in state.shards:
             shard.start_stage(STAGES.index("dit"))
             fill_pool(shard, model, recipe.dit, state.device)
-    run_dit_stage(state, recipe, out_dir, on_progress, trained_parameters(model))
+    run_dit_stage(state, recipe, out_dir, on_progress, trained_parameters(model), recipe.dit)
     advance_stage(state, recipe, out_dir)
 
 
@@ -285,12 +289,12 @@ def run_dit_stage(
     out_dir: Path,
     on_progress: TrainCallback | None,
     parameters: dict[str, nn.Parameter],
+    stage: DiTStage,
     opening: bool = False,
 ) -> None:
-    """Train `parameters` by the flow-matching loss: stage 2 (the DiT and text encoder), or
-    with `opening` the opening stage (the opening DiT and its text encoder, on openings
-    alone)."""
-    stage = recipe.opening if opening else recipe.dit
+    """Train `parameters` by the flow-matching loss as `stage` says: stage 2 and the tune
+    stage (the DiT and text encoder), or with `opening` the opening stage (the opening DiT
+    and its text encoder, on openings alone)."""
     model = state.model
     text_encoder, dit = model.networks(opening)
     model.autoencoder.eval().requires_grad_(False)
@@ -518,17 +522,25 @@ def train_opening(
 ) -> None:
     if recipe.opening.steps:
         model = state.model
-        if state.step == 0:
-            start_opening(state)
-            for shard in state.shards:
-                fill_pool(shard, model, recipe.opening, state.device)
+        begin_later_dit_stage(state, recipe.opening, start_opening)
         opening_networks = ("opening_text_encoder.", "opening_dit.")
         parameters = train_only(
             model,
             {name: p for name, p in model.named_parameters() if name.startswith(opening_networks)},
         )
-        run_dit_stage(state, recipe, out_dir, on_progress, parameters, opening=True)
+        run_dit_stage(state, recipe, out_dir, on_progress, parameters, recipe.opening, True)
     advance_stage(state, recipe, out_dir)
+
+
+def begin_later_dit_stage(
+    state: TrainState, stage: DiTStage, start: Callable[[TrainState], None]
+) -> None:
+    """At a later DiT stage's first step (again, if resumed there): `start` the model as the
+    stages before exported it, then fill the shards' pools as the stage draws them."""
+    if state.step == 0:
+        start(state)
+        for shard in state.shards:
+            fill_pool(shard, state.model, stage, state.device)
 
 
 @torch.no_grad()
@@ -559,11 +571,11 @@ def start_from_export(state: TrainState) -> None:
 
 
 def state_from_model(recipe: TrainRecipe, path: Path, accumulate: int = 1) -> TrainState:
-    """A run of `recipe` at the start of a last stage, from a model file that the same recipe's
-    earlier stages exported: what finishing those stages would hold, without their hours. The
-    decoder stage starts from a model of every stage before it; the opening stage from one of
-    the stages before it, whose recipe is this one but for the model's name and the stages
-    from the opening on."""
+    """A run of `recipe` at the start of one of its LATER_STAGES, from a model file that the
+    same recipe's earlier stages exported: what finishing those stages would hold, without
+    their hours. The file's recipe is this one but for that stage and those after it (which
+    it did not run), and, for the opening stage, the model's name: it starts from a model
+    without the opening networks."""
     state = new_state(recipe, accumulate)
     source = load_model(path)
     provenance = json.loads(read_metadata(path).get(TRAINING_KEY, "{}"))
@@ -575,24 +587,22 @@ def state_from_model(recipe: TrainRecipe, path: Path, accumulate: int = 1) -> Tr
     source_config = replace(
         source.config, schedule_shift=config.schedule_shift, context_time=config.context_time
     )
-    later = {"opening": recipe.opening, "decoder": recipe.decoder}
-    if (
-        recipe.decoder.steps
-        and not trained_as.decoder.steps
-        and replace(trained_as, decoder=recipe.decoder) == recipe
-        and source_config == config
-    ):
-        state.stage = "decoder"
-    elif (
-        recipe.opening.steps
-        and replace(trained_as, model=recipe.model, **later) == recipe
-        and replace(source_config, name=config.name, opening_dit=True) == config
-    ):
-        state.stage = "opening"
+    for first in reversed(LATER_STAGES):  # the latest stage the file lacks
+        later = LATER_STAGES[LATER_STAGES.index(first) :]
+        if not getattr(recipe, first).steps or any(getattr(trained_as, s).steps for s in later):
+            continue
+        as_if = replace(trained_as, **{stage: getattr(recipe, stage) for stage in later})
+        model_as_if = source_config
+        if first == "opening":
+            as_if = replace(as_if, model=recipe.model)
+            model_as_if = replace(source_config, name=config.name, opening_dit=True)
+        if as_if == recipe and model_as_if == config:
+            state.stage = first
+            break
     else:
         raise BadInputError(
-            f"{path} was not trained by recipe {recipe.model!r}'s stages before its opening or "
-            "decoder stage; --from takes a model those stages exported"
+            f"{path} was not trained by recipe {recipe.model!r}'s stages before one of its "
+            f"{', '.join(LATER_STAGES)} stages; --from takes a model those stages exported"
         )
     state.model.load_state_dict(source.state_dict(), strict=False)  # the opening DiT may lack
     state.started_from = {
@@ -636,6 +646,19 @@ def train_decoder(
     advance_stage(state, recipe, out_dir)
 
 
+# --- stage 6: the DiT again, on the cases it draws worst ---
+
+
+def train_tune(
+    state: TrainState, recipe: TrainRecipe, out_dir: Path, on_progress: TrainCallback | None
+) -> None:
+    if recipe.tune.steps:
+        begin_later_dit_stage(state, recipe.tune, start_from_export)
+        parameters = trained_parameters(state.model)
+        run_dit_stage(state, recipe, out_dir, on_progress, parameters, recipe.tune)
+    advance_stage(state, recipe, out_dir)
+
+
 # --- the latent pool ---
 
 
@@ -644,12 +667,14 @@ def fill_pool(shard: DataShard, model: SoravidModel, stage: DiTStage, device) ->
     openings where the stage keeps one."""
     shard.pool = None
     if stage.image_prob < 1:
-        shard.pool = LatentPool(shard.clips, stage.pool_clips, stage.pool_latent_frames)
+        shard.pool = LatentPool(
+            shard.clips, stage.pool_clips, stage.pool_latent_frames, stage.emphasis
+        )
         frames = model.autoencoder.pixel_frames(stage.pool_latent_frames)
         shard.pool.fill(encoder(model, device), frames)
     first = model.config.first_frames
-    if stage.opening_pool and first:
-        shard.openings = LatentPool(shard.clips, stage.opening_pool, first)
+    if stage.opening_pool and first and stage.image_prob > 0:
+        shard.openings = LatentPool(shard.clips, stage.opening_pool, first, stage.emphasis)
         shard.openings.fill(encoder(model, device), model.autoencoder.pixel_frames(first))
 
 
