@@ -411,3 +411,10 @@ def test_the_last_stages_start_from_an_exported_model_as_the_run_that_went_on(
     assert "started_from" in provenance and "decoder" in provenance["final_losses"]
     with pytest.raises(BadInputError, match="--from takes a model"):  # it had every stage
         train(recipe, tmp_path / "again", start_from=tmp_path / "from-first.safetensors")
+
+
+def test_a_recipe_whose_emphasis_cannot_be_drawn_is_refused_before_training() -> None:
+    recipe = get_recipe("tiny")
+    recipe.tune.emphasis = {"shape": {"star": 0.5}}
+    with pytest.raises(ValueError, match="no value 'star'"):
+        new_state(recipe)

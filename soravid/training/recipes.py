@@ -12,8 +12,6 @@ import copy
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from soravid.world.spec import check_emphasis
-
 
 @dataclass
 class AutoencoderStage:
@@ -163,7 +161,6 @@ class TrainRecipe:
             weights = getattr(self, name).canvas_weights
             if weights is not None and (len(weights) != len(self.canvases) or min(weights) <= 0):
                 raise ValueError(f"{name}.canvas_weights: one positive weight per canvas")
-            check_emphasis(getattr(self, name).emphasis)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -211,8 +208,9 @@ TINY_DIT = DiTStage(
 )
 
 # The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s
-# default. It is SHAPES_OPENING with 3,600 opening steps and a decoder stage (below).
-EMBEDDED_RECIPE = "shapes-opening-decoder"
+# default. It is SHAPES_OPENING with 3,600 opening steps, a decoder stage and a tune stage
+# (below, in RECIPES).
+EMBEDDED_RECIPE = "shapes-opening-tune"
 # The recipe of the embedded model three before: shapes-placed-bf16 (below) with an opening DiT
 # (model shapes-opening), 2,400 steps on openings alone from the DiT (README, "An opening DiT"). Its
 # first two stages are shapes-placed-bf16's, so `soravid train --from` that recipe's exported
@@ -234,7 +232,7 @@ SHAPES_OPENING = TrainRecipe(
 # The embedded model two before: the same with 3,600 opening steps, as its opening DiT was still
 # improving at 2,400 (README, "An opening DiT"); about 12 minutes more on fast cores.
 SHAPES_OPENING_3600 = replace(SHAPES_OPENING, opening=replace(SHAPES_OPENING.opening, steps=3600))
-# The embedded model: shapes-opening-3600 and a last stage on its decoder alone, 17
+# The embedded model before: shapes-opening-3600 and a last stage on its decoder alone, 17
 # minutes on the slowest cores (1 step/s). Gray backgrounds drawn 5 times in 8 and small
 # objects 85 times in 100: 1,000 steps took a round trip through the autoencoder from 18/24
 # small squares and 14/24 triangles judged right on gray to 24/24 and 22/24, and the other
@@ -285,7 +283,7 @@ RECIPES: dict[str, TrainRecipe] = {
     "shapes-opening": SHAPES_OPENING,
     "shapes-opening-3600": SHAPES_OPENING_3600,
     "shapes-opening-decoder": SHAPES_OPENING_DECODER,
-    # shapes-opening-decoder and a last stage on the DiT again, 400 steps
+    # The embedded model: shapes-opening-decoder and a last stage on the DiT again, 400 steps
     # on windows alone of clips drawn with small objects, squares and triangles, gray and
     # bouncing more often (README, "Where moving small objects lose their shape").
     "shapes-opening-tune": replace(

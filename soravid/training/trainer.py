@@ -71,6 +71,7 @@ from soravid.weights import (
     read_metadata,
 )
 from soravid.world import CAPTION_VOCABULARY
+from soravid.world.spec import check_emphasis
 
 STAGES = ("autoencoder", "dit", "distill", "opening", "decoder", "tune", "done")
 # The stages a run can start at from an exported model file (state_from_model), in order.
@@ -166,6 +167,8 @@ def new_state(recipe: TrainRecipe, accumulate: int = 1) -> TrainState:
             f"model {recipe.model} and its recipe disagree: an opening DiT needs opening steps, "
             "only such a model can have them, and its DiT must not take the guidance scale"
         )
+    for stage in (recipe.dit, recipe.opening, recipe.decoder, recipe.tune):
+        check_emphasis(stage.emphasis)  # at the start, not at the stage's first draw, hours in
     first = rank() * accumulate
     shards = [
         DataShard(recipe.canvases, recipe.fps, recipe.seed, index)
