@@ -110,11 +110,11 @@ class DistillStage:
 
 @dataclass
 class DecoderStage:
-    """Last: the autoencoder's decoder alone, on its frozen encoder's latents of clips drawn
-    with `emphasis`. The latents the DiT learnt stay what they were; only how they are drawn
-    changes. The autoencoder drew small squares and triangles on gray as blobs, red and cyan
-    worst, which the judge called circles (README, "Where moving small objects lose their
-    shape")."""
+    """After the opening stage: the autoencoder's decoder alone, on its frozen encoder's
+    latents of clips drawn with `emphasis`. The latents the DiT learnt stay what they were;
+    only how they are drawn changes. The autoencoder drew small squares and triangles on gray
+    as blobs, red and cyan worst, which the judge called circles (README, "Where moving small
+    objects lose their shape")."""
 
     steps: int = 0  # 0: no such stage
     batch_size: int = 8
