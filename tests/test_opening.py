@@ -41,7 +41,9 @@ def without_opening(monkeypatch: pytest.MonkeyPatch):
     )
     monkeypatch.setitem(MODEL_CONFIGS, "tiny-no-opening", config)
     recipe = get_recipe("tiny-opening")
-    return dataclasses.replace(recipe, model="tiny-no-opening", opening=DiTStage(steps=0))
+    return dataclasses.replace(
+        recipe, model="tiny-no-opening", opening=DiTStage(steps=0), opening_tune=DiTStage(steps=0)
+    )
 
 
 def test_the_opening_stage_trains_the_opening_networks_alone_from_the_others(
@@ -63,6 +65,7 @@ def test_the_opening_stage_trains_the_opening_networks_alone_from_the_others(
         assert any(not torch.equal(trained, start) for trained, start in pairs)
     stages = [stage for stage, _, _ in load_checkpoint(opening_run)["losses"]]
     assert stages.count("opening") == get_recipe("tiny-opening").opening.steps
+    assert stages.count("opening_tune") == get_recipe("tiny-opening").opening_tune.steps
 
 
 def test_resume_in_the_opening_stage_continues_exactly(opening_run: Path, tmp_path: Path) -> None:
@@ -90,6 +93,25 @@ def test_a_run_from_an_exported_model_is_the_run_that_went_on(
     assert source.opening_dit is None
 
 
+def test_the_opening_tune_stage_from_an_exported_model_is_the_run_that_went_on(
+    opening_run: Path, tmp_path: Path
+) -> None:
+    """tiny-opening without its last stage, exported, then that stage alone from the file:
+    the weights of the run that went on, which differ from the file's in the opening DiT and
+    its text encoder alone."""
+    recipe = get_recipe("tiny-opening")
+    train(dataclasses.replace(recipe, opening_tune=DiTStage(steps=0)), tmp_path / "first")
+    source = export_model(tmp_path / "first", tmp_path / "first.safetensors").state_dict()
+    train(recipe, tmp_path / "rest", start_from=tmp_path / "first.safetensors")
+    started = export_model(tmp_path / "rest", tmp_path / "started.safetensors").state_dict()
+    went_on = export_model(opening_run, tmp_path / "went-on.safetensors").state_dict()
+    for name, tensor in went_on.items():
+        assert torch.equal(tensor, started[name]), name
+    tuned = {name for name, tensor in source.items() if not torch.equal(tensor, started[name])}
+    assert any(name.startswith("opening_dit.") for name in tuned)
+    assert all(name.startswith(("opening_dit.", "opening_text_encoder.")) for name in tuned)
+
+
 def test_starting_from_a_model_of_another_recipe_is_refused(tmp_path: Path) -> None:
     runner = CliRunner()
     tiny = tmp_path / "tiny"
@@ -108,6 +130,9 @@ def test_a_recipe_has_an_opening_stage_exactly_for_a_model_with_an_opening_dit()
     recipe = dataclasses.replace(get_recipe("tiny-opening"), opening=DiTStage(steps=0))
     with pytest.raises(BadInputError, match="opening"):
         new_state(recipe)
+    without_opening_dit = dataclasses.replace(get_recipe("tiny"), opening_tune=DiTStage(steps=2))
+    with pytest.raises(BadInputError, match="opening_tune steps"):
+        new_state(without_opening_dit)
     with pytest.raises(ValueError, match="first_frames"):
         dataclasses.replace(MODEL_CONFIGS["tiny-opening"], first_frames=0)
 

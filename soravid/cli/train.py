@@ -47,9 +47,9 @@ def train(
         Path | None,
         typer.Option(
             "--from",
-            help="Start at the recipe's opening, decoder or tune stage from this model file, "
-            "which the same recipe's earlier stages exported: the run as if it had gone on "
-            "from them.",
+            help="Start at the recipe's opening, decoder, tune or opening_tune stage from this "
+            "model file, which the same recipe's earlier stages exported: the run as if it had "
+            "gone on from them.",
         ),
     ] = None,
     export: Annotated[
@@ -69,9 +69,9 @@ def train(
 ) -> None:
     """Train the autoencoder, then the DiT and text encoder, on shapes-world clips rendered on
     the fly (then distil the guidance of a DiT that takes its scale, or train an opening DiT
-    for a model that has one, and the decoder alone and the DiT again on its hardest cases
-    where the recipe says); write
-    <out>/model.safetensors and <out>/losses.png at the end.
+    for a model that has one, and the decoder alone, the DiT and the opening DiT again on
+    their hardest cases where the recipe says); write <out>/model.safetensors and
+    <out>/losses.png at the end.
 
     Under torchrun every process trains its share of each batch (DistributedDataParallel) and
     rank 0 writes the checkpoint, model, curves and progress."""

@@ -6,7 +6,8 @@ windows, each with a random number of leading latent frames given (almost) clean
 so the same weights start a clip from noise and continue one (chunks, `extend`). Stage 3, for
 a DiT that takes the guidance scale, distils its classifier-free guidance into one pass. Then,
 where the recipe has them, an opening DiT trains on clip openings alone and the autoencoder's
-decoder alone on clips of the cases it drew worst, and the DiT again on windows of such clips.
+decoder alone on clips of the cases it drew worst, the DiT again on windows of such clips, and
+the opening DiT again on openings of them.
 
 Every step trains on one global batch: a micro-batch from each data shard (data.py). Under
 torchrun (a process group set up by soravid.distributed) each rank holds `accumulate` shards,
@@ -73,9 +74,9 @@ from soravid.weights import (
 from soravid.world import CAPTION_VOCABULARY
 from soravid.world.spec import check_emphasis
 
-STAGES = ("autoencoder", "dit", "distill", "opening", "decoder", "tune", "done")
+STAGES = ("autoencoder", "dit", "distill", "opening", "decoder", "tune", "opening_tune", "done")
 # The stages a run can start at from an exported model file (state_from_model), in order.
-LATER_STAGES = ("opening", "decoder", "tune")
+LATER_STAGES = ("opening", "decoder", "tune", "opening_tune")
 GUIDANCE_EMBED = "dit.guidance_embed."
 
 
@@ -146,6 +147,8 @@ def train(
         train_decoder(state, recipe, out_dir, report)
     if state.stage == "tune":
         train_tune(state, recipe, out_dir, report)
+    if state.stage == "opening_tune":
+        train_opening_tune(state, recipe, out_dir, report)
     return state
 
 
@@ -162,12 +165,17 @@ def new_state(recipe: TrainRecipe, accumulate: int = 1) -> TrainState:
             "scale (guidance_embedding) needs distill steps, and only such a DiT can have them"
         )
     opening = model.config.opening_dit
-    if (recipe.opening.steps > 0) != opening or (opening and model.config.dit.guidance_embedding):
+    if (
+        (recipe.opening.steps > 0) != opening
+        or (recipe.opening_tune.steps > 0 and not opening)
+        or (opening and model.config.dit.guidance_embedding)
+    ):
         raise BadInputError(
             f"model {recipe.model} and its recipe disagree: an opening DiT needs opening steps, "
-            "only such a model can have them, and its DiT must not take the guidance scale"
+            "only such a model can have them or opening_tune steps, and its DiT must not take "
+            "the guidance scale"
         )
-    for stage in (recipe.dit, recipe.opening, recipe.decoder, recipe.tune):
+    for stage in (recipe.dit, recipe.opening, recipe.decoder, recipe.tune, recipe.opening_tune):
         check_emphasis(stage.emphasis)  # at the start, not at the stage's first draw, hours in
     first = rank() * accumulate
     shards = [
@@ -526,13 +534,18 @@ def train_opening(
     if recipe.opening.steps:
         model = state.model
         begin_later_dit_stage(state, recipe.opening, start_opening)
-        opening_networks = ("opening_text_encoder.", "opening_dit.")
-        parameters = train_only(
-            model,
-            {name: p for name, p in model.named_parameters() if name.startswith(opening_networks)},
-        )
+        parameters = opening_parameters(model)
         run_dit_stage(state, recipe, out_dir, on_progress, parameters, recipe.opening, True)
     advance_stage(state, recipe, out_dir)
+
+
+def opening_parameters(model: SoravidModel) -> dict[str, nn.Parameter]:
+    """The opening DiT's and its text encoder's parameters, by name; only these train."""
+    opening_networks = ("opening_text_encoder.", "opening_dit.")
+    return train_only(
+        model,
+        {name: p for name, p in model.named_parameters() if name.startswith(opening_networks)},
+    )
 
 
 def begin_later_dit_stage(
@@ -662,6 +675,20 @@ def train_tune(
     advance_stage(state, recipe, out_dir)
 
 
+# --- stage 7: the opening DiT again, on the openings it draws worst ---
+
+
+def train_opening_tune(
+    state: TrainState, recipe: TrainRecipe, out_dir: Path, on_progress: TrainCallback | None
+) -> None:
+    stage = recipe.opening_tune
+    if stage.steps:
+        begin_later_dit_stage(state, stage, start_from_export)
+        parameters = opening_parameters(state.model)
+        run_dit_stage(state, recipe, out_dir, on_progress, parameters, stage, opening=True)
+    advance_stage(state, recipe, out_dir)
+
+
 # --- the latent pool ---
 
 
@@ -731,7 +758,7 @@ def openings(
         latent, captions, starts = shard.openings.whole_clips(canvas, count, style)
         latent = latent.to(device)
     else:
-        video, attributes, starts = shard.clips.render(canvas, count, frames)
+        video, attributes, starts = shard.clips.render(canvas, count, frames, stage.emphasis)
         latent = model.autoencoder.encode(video.to(device))  # (B, C, first_frames, h, w)
         captions = [shard.clips.caption(attrs, style) for attrs in attributes]
     return latent, captions, model.placement(starts, latent.shape[3:], first)
