@@ -172,8 +172,8 @@ def new_state(recipe: TrainRecipe, accumulate: int = 1) -> TrainState:
     ):
         raise BadInputError(
             f"model {recipe.model} and its recipe disagree: an opening DiT needs opening steps, "
-            "only such a model can have them or opening_tune steps, and its DiT must not take "
-            "the guidance scale"
+            "only such a model can have opening or opening_tune steps, and its DiT must not "
+            "take the guidance scale"
         )
     for stage in (recipe.dit, recipe.opening, recipe.decoder, recipe.tune, recipe.opening_tune):
         check_emphasis(stage.emphasis)  # at the start, not at the stage's first draw, hours in
