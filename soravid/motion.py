@@ -47,7 +47,7 @@ def frame_shift(before: Tensor, after: Tensor, sub_cell: bool = False) -> Tensor
     if sub_cell:
         shift = shift + torch.stack([_vertex(correlation, dy, dx, axis) for axis in (0, 1)], dim=1)
     # Offsets past half the grid are the other way round the torus.
-    grid = torch.tensor([height, width])
+    grid = torch.tensor([height, width], device=shift.device)
     return torch.where(shift > grid // 2, shift - grid, shift)
 
 
@@ -62,7 +62,7 @@ def _vertex(correlation: Tensor, dy: Tensor, dx: Tensor, axis: int) -> Tensor:
     """(B,) offset, within half a cell, of the peak of the parabola through the correlation
     (B, h, w) at (dy, dx) and its two neighbours along `axis`."""
     size = correlation.shape[1 + axis]
-    batch = torch.arange(len(correlation))
+    batch = torch.arange(len(correlation), device=correlation.device)
     values = []
     for offset in (-1, 0, 1):
         y, x = ((dy + offset) % size, dx) if axis == 0 else (dy, (dx + offset) % size)
@@ -93,18 +93,25 @@ def extrapolate(
     history: Tensor, frames: int, start: Tensor | None = None, speed: Tensor | None = None
 ) -> Tensor:
     """History (B, C, T >= 2, h, w) -> (B, C, frames, h, w): `start` (B, C, h, w; default the
-    last frame, or a reference `carry` has moved there) moved on by the shift between the last
-    two frames, once per frame, wrapping round the edges. Given the clip's `speed` (B, 2) along
-    y and x (`motion_speed`), a subject moving on a diagonal instead goes on at that speed,
-    turning at the edges (`bounce_path`)."""
+    last frame, or a reference `carry` has moved there) moved along `motion_path`, wrapping
+    round the edges."""
     start = history[:, :, -1] if start is None else start
+    ahead = motion_path(history, frames, start, speed)  # (B, frames, 2)
+    return torch.stack([roll_each(start, ahead[:, k]) for k in range(frames)], dim=2)
+
+
+def motion_path(history: Tensor, frames: int, start: Tensor, speed: Tensor | None = None) -> Tensor:
+    """History (B, C, T >= 2, h, w) -> (B, frames, 2): whole-cell (dy, dx) offsets from `start`
+    (B, C, h, w) of the next `frames` frames, the shift between the last two frames once per
+    frame. Given the clip's `speed` (B, 2) along y and x (`motion_speed`), a subject moving on
+    a diagonal instead goes on at that speed, turning at the edges (`bounce_path`)."""
     step = frame_shift(history[:, :, -2], history[:, :, -1])  # (B, 2)
-    ahead = torch.arange(1, frames + 1)[None, :, None] * step[:, None]  # (B, frames, 2)
+    ahead = torch.arange(1, frames + 1, device=step.device)[None, :, None] * step[:, None]
     if speed is not None:
         latest = frame_shift(history[:, :, -2], history[:, :, -1], sub_cell=True)
         paths = zip(start, ahead, latest, speed, strict=True)
         ahead = torch.stack([bounce_path(*path) for path in paths])
-    return torch.stack([roll_each(start, ahead[:, k]) for k in range(frames)], dim=2)
+    return ahead
 
 
 def motion_speed(history: Tensor) -> Tensor:
@@ -136,7 +143,7 @@ def bounce_path(frame: Tensor, straight: Tensor, latest: Tensor, speed: Tensor) 
     inside = subject_cells(frame)  # (h, w)
     if not bool((speed >= MOVING).all()) or not inside.any():
         return straight
-    frames = torch.arange(1, len(straight) + 1)
+    frames = torch.arange(1, len(straight) + 1, device=straight.device)
     pace = float(speed.mean())
     path = straight.clone()
     for axis, occupied in enumerate((inside.any(dim=1), inside.any(dim=0))):

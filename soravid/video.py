@@ -214,12 +214,10 @@ def check_output_path(path: Path, overwrite: bool) -> None:
 def probe_video(path: str | Path) -> VideoInfo:
     """Size, rate, frame count and soravid recipe of a video, from one pass over its packets."""
     path = Path(path)
-    log = _scan_packets(path)
+    log, frames = _scan_packets(path)
     stream = re.search(r"Stream #0:\d+.*?: Video: (.*)", log)
     size = re.search(r", (\d+)x(\d+)(?=[\s,\[]|$)", stream[1]) if stream else None
     rate = re.search(r"([\d.]+) (?:fps|tbr)\b", stream[1]) if stream else None
-    counts = re.findall(r"frame=\s*(\d+)", log)
-    frames = int(counts[-1]) if counts else 0
     if size is None or rate is None or frames == 0:
         raise VideoReadError(f"{path}: {_unreadable(path, log)}")
     fps = float(rate[1])
@@ -250,20 +248,24 @@ def _decode(info: VideoInfo) -> Iterator[np.ndarray]:
 _TRUNCATED = "video is truncated"
 
 
-def _scan_packets(path: Path) -> str:
-    """ffmpeg's log for reading every video packet without decoding; raises if unreadable."""
+def _scan_packets(path: Path) -> tuple[str, int]:
+    """ffmpeg's log for reading every video packet without decoding, and how many there are
+    (one per frame); raises if unreadable."""
     if not path.is_file():
         raise VideoReadError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
     if path.stat().st_size == 0:
         raise VideoReadError(f"{path}: file is empty")
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]
-    command += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
+    # One line per packet from the framecrc muxer: the final "frame=" count of the log is
+    # missing from stream copies in some ffmpeg releases (7.0).
+    command += ["-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
     done = subprocess.run(command, capture_output=True, text=True, errors="replace")
     if done.returncode != 0:
         raise VideoReadError(f"{path}: {_unreadable(path, done.stderr)}")
     if _TRUNCATION.search(done.stderr):
         raise VideoReadError(f"{path}: {_TRUNCATED} (the file ends before the video does)")
-    return done.stderr
+    packets = sum(1 for line in done.stdout.splitlines() if line and not line.startswith("#"))
+    return done.stderr, packets
 
 
 def _unreadable(path: Path, log: str) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from soravid.training import trainer
 from soravid.training.data import CaptionStyle, DataShard, ShapesClips
 from soravid.training.latents import LatentPool, object_loss_weight, object_mask
+from tests.conftest import make_tiny_model
 
 CANVASES = [[16, 8], [8, 8]]
 FRAMES = 5  # pixel frames per clip; the stand-in encoder keeps one latent frame per frame
@@ -114,3 +116,21 @@ def test_object_mask_finds_a_rendered_object() -> None:
     for clip, (x, y) in enumerate(starts.tolist()):
         assert mask[clip, 0, 0, int(y) // 4, int(x) // 4] == 1  # the object's centre
         assert mask[clip, 0, 0].mean() < 0.5  # and not the whole frame
+
+
+def test_large_pools_encode_in_groups_of_clips(monkeypatch) -> None:
+    """Over the elements a CUDA kernel can index, clips are encoded a few at a time, to the
+    same latents."""
+    model = make_tiny_model()
+    video = ShapesClips(CANVASES, fps=8, seed=0).render(0, 5, 9)[0]
+    whole = trainer.encoder(model, torch.device("cpu"))(video)
+    calls = []
+    encode = model.autoencoder.encode
+    monkeypatch.setattr(
+        model.autoencoder, "encode", lambda clips: calls.append(len(clips)) or encode(clips)
+    )
+    per_clip = video[0, 0].numel() * model.config.autoencoder.base_channels
+    monkeypatch.setattr(trainer, "ENCODE_ELEMENTS", 2 * per_clip)
+    grouped = trainer.encoder(model, torch.device("cpu"))(video)
+    assert calls == [2, 2, 1]
+    torch.testing.assert_close(grouped, whole)

@@ -708,12 +708,24 @@ def fill_pool(shard: DataShard, model: SoravidModel, stage: DiTStage, device) ->
         shard.openings.fill(encoder(model, device), model.autoencoder.pixel_frames(first))
 
 
+# A pool of large clips (recipe S: 32 clips of 93 frames of 224x128) is encoded a few clips at
+# a time, so that its widest activation, base_channels per pixel, holds at most this many
+# elements: 1 GiB in float32 on a GPU, and under the 2**31 a CUDA kernel indexes (encoding
+# S's pool at once failed there). The shapes recipe's pools encode in groups of 33 clips or at
+# once, which gave the same latents to the bit on these cores.
+ENCODE_ELEMENTS = 2**28
+
+
 def encoder(model: SoravidModel, device: torch.device) -> Callable[[Tensor], Tensor]:
-    """Video -> latent on the CPU, encoded on the training device."""
+    """Video (B, 3, T, H, W) -> latent on the CPU, encoded on the training device."""
+    channels = model.config.autoencoder.base_channels
 
     @torch.no_grad()
     def encode(video: Tensor) -> Tensor:
-        return model.autoencoder.encode(video.to(device)).cpu()
+        per_clip = video[0, 0].numel() * channels
+        group = max(1, ENCODE_ELEMENTS // per_clip)
+        parts = [model.autoencoder.encode(clips.to(device)).cpu() for clips in video.split(group)]
+        return torch.cat(parts)
 
     return encode
 
