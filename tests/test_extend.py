@@ -172,9 +172,12 @@ def test_the_prompt_comes_from_the_recipe_or_must_be_given(
 
 
 def test_sizes_h264_cannot_hold_and_bad_seconds_are_refused(tmp_path: Path) -> None:
-    odd = tmp_path / "odd.mp4"
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i"]
-    command += ["color=red:size=63x47:rate=8", "-t", "1", "-c:v", "libx264rgb", str(odd)]
+    # Raw red frames into FFV1, which keeps any size (ffmpeg 7.0's colour source rounds an odd
+    # side down itself).
+    odd, raw = tmp_path / "odd.mkv", tmp_path / "red.rgb"
+    raw.write_bytes(bytes([255, 0, 0]) * 63 * 47 * 8)
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt"]
+    command += ["rgb24", "-s", "63x47", "-r", "8", "-i", str(raw), "-c:v", "ffv1", str(odd)]
     subprocess.run(command, check=True)
     with pytest.raises(BadInputError, match="63x47 has an odd side"):
         plan_extension(odd, 1.0, prompt="a red circle")
