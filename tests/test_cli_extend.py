@@ -105,3 +105,21 @@ def test_bad_input_is_exit_2_one_line_nothing_written(
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert str(clip) in result.stderr
     assert sorted(tmp_path.iterdir()) == before
+
+
+def test_a_phone_clip_shown_portrait_is_continued_portrait(
+    tiny_model_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stored 150x100 with a display matrix turning it a quarter, as phones store portrait
+    video: the whole extension is 100x150, the way the clip is shown."""
+    stored = lavfi_clip(tmp_path / "stored.mp4", "testsrc2", "150x100", 25)
+    phone = tmp_path / "phone.mp4"
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-display_rotation", "90"]
+    subprocess.run([*command, "-i", str(stored), "-c", "copy", str(phone)], check=True)
+    out = tmp_path / "phone-extended.mp4"
+    args = [str(phone), "--prompt", "a red circle", "--seconds", "0.8", "-o", str(out), "--json"]
+    result = extend(tiny_model_path, *args)
+    assert result.exit_code == 0, result.output
+    assert not caplog.records  # imageio-ffmpeg's note on the turned frames is not shown
+    info = probe_video(out)
+    assert (info.width, info.height, info.frames) == (100, 150, 25 + 20)

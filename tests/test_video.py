@@ -3,9 +3,11 @@
 import inspect
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
 import pytest
 
@@ -53,6 +55,19 @@ def test_probe_reads_size_rate_frames_and_recipe(clip):
     assert (info.width, info.height, info.fps, info.frames) == (WIDTH, HEIGHT, FPS, FRAMES)
     assert info.seconds == pytest.approx(FRAMES / FPS)
     assert info.metadata == RECIPE
+
+
+def test_a_video_shown_turned_a_quarter_is_read_as_shown(clip, tmp_path):
+    """A phone's portrait clip is stored landscape with a display matrix turning it: its size
+    and frames are the turned ones, as players show it."""
+    turned = tmp_path / "turned.mp4"
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-display_rotation", "90"]
+    subprocess.run([*command, "-i", str(clip), "-c", "copy", str(turned)], check=True)
+    assert (probe_video(turned).width, probe_video(turned).height) == (HEIGHT, WIDTH)
+    frames = list(read_frames(turned))
+    assert len(frames) == FRAMES and all(frame.shape == (WIDTH, HEIGHT, 3) for frame in frames)
+    # Turned a quarter anticlockwise, the block's rows become columns from the bottom.
+    assert np.abs(frames[0].astype(int) - np.rot90(moving_block(0)).astype(int)).mean() < 3
 
 
 def test_frames_come_back_close_to_what_was_written(clip):
