@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
+from recipe_probe import probe_recipe
 
 from soravid.training.recipes import TrainRecipe, get_recipe
 from soravid.training.trainer import TrainEvent, train, training_device
@@ -37,13 +37,9 @@ def cut_recipe(name: str, steps: int) -> TrainRecipe:
         f"{stage}.steps={min(steps, full[stage]['steps'])}"
         for stage in ("distill", "opening", "decoder", "tune", "opening_tune")
     ]
-    merged = OmegaConf.merge(
-        OmegaConf.create(full),
-        OmegaConf.from_dotlist(
-            [f"autoencoder.steps={steps}", f"dit.steps={steps}", "checkpoint_every=1000000", *later]
-        ),
+    return probe_recipe(
+        name, steps, [f"autoencoder.steps={steps}", "checkpoint_every=1000000", *later]
     )
-    return TrainRecipe.from_dict(OmegaConf.to_container(merged))
 
 
 def measure(name: str, steps: int, skip: int) -> dict:
