@@ -93,25 +93,19 @@ def extrapolate(
     history: Tensor, frames: int, start: Tensor | None = None, speed: Tensor | None = None
 ) -> Tensor:
     """History (B, C, T >= 2, h, w) -> (B, C, frames, h, w): `start` (B, C, h, w; default the
-    last frame, or a reference `carry` has moved there) moved along `motion_path`, wrapping
-    round the edges."""
+    last frame, or a reference `carry` has moved there) moved on by the shift between the last
+    two frames, once per frame, wrapping round the edges. Given the clip's `speed` (B, 2) along
+    y and x (`motion_speed`), a subject moving on a diagonal instead goes on at that speed,
+    turning at the edges (`bounce_path`)."""
     start = history[:, :, -1] if start is None else start
-    ahead = motion_path(history, frames, start, speed)  # (B, frames, 2)
-    return torch.stack([roll_each(start, ahead[:, k]) for k in range(frames)], dim=2)
-
-
-def motion_path(history: Tensor, frames: int, start: Tensor, speed: Tensor | None = None) -> Tensor:
-    """History (B, C, T >= 2, h, w) -> (B, frames, 2): whole-cell (dy, dx) offsets from `start`
-    (B, C, h, w) of the next `frames` frames, the shift between the last two frames once per
-    frame. Given the clip's `speed` (B, 2) along y and x (`motion_speed`), a subject moving on
-    a diagonal instead goes on at that speed, turning at the edges (`bounce_path`)."""
     step = frame_shift(history[:, :, -2], history[:, :, -1])  # (B, 2)
-    ahead = torch.arange(1, frames + 1, device=step.device)[None, :, None] * step[:, None]
+    frame_numbers = torch.arange(1, frames + 1, device=step.device)
+    ahead = frame_numbers[None, :, None] * step[:, None]  # (B, frames, 2)
     if speed is not None:
         latest = frame_shift(history[:, :, -2], history[:, :, -1], sub_cell=True)
         paths = zip(start, ahead, latest, speed, strict=True)
         ahead = torch.stack([bounce_path(*path) for path in paths])
-    return ahead
+    return torch.stack([roll_each(start, ahead[:, k]) for k in range(frames)], dim=2)
 
 
 def motion_speed(history: Tensor) -> Tensor:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from soravid.cli import app
 from soravid.video import probe_video
 from tests.test_extend import lavfi_clip, shapes_clip
+from tests.test_video import turned_copy
 
 runner = CliRunner()
 
@@ -113,9 +114,7 @@ def test_a_phone_clip_shown_portrait_is_continued_portrait(
     """Stored 150x100 with a display matrix turning it a quarter, as phones store portrait
     video: the whole extension is 100x150, the way the clip is shown."""
     stored = lavfi_clip(tmp_path / "stored.mp4", "testsrc2", "150x100", 25)
-    phone = tmp_path / "phone.mp4"
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-display_rotation", "90"]
-    subprocess.run([*command, "-i", str(stored), "-c", "copy", str(phone)], check=True)
+    phone = turned_copy(stored, tmp_path / "phone.mp4")
     out = tmp_path / "phone-extended.mp4"
     args = [str(phone), "--prompt", "a red circle", "--seconds", "0.8", "-o", str(out), "--json"]
     result = extend(tiny_model_path, *args)

@@ -57,13 +57,19 @@ def test_probe_reads_size_rate_frames_and_recipe(clip):
     assert info.metadata == RECIPE
 
 
+def turned_copy(clip: Path, path: Path) -> Path:
+    """`clip` with a display matrix turning it a quarter, as phones store portrait video."""
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-display_rotation", "90"]
+    subprocess.run([*command, "-i", str(clip), "-c", "copy", str(path)], check=True)
+    return path
+
+
 def test_a_video_shown_turned_a_quarter_is_read_as_shown(clip, tmp_path):
     """A phone's portrait clip is stored landscape with a display matrix turning it: its size
     and frames are the turned ones, as players show it."""
-    turned = tmp_path / "turned.mp4"
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-display_rotation", "90"]
-    subprocess.run([*command, "-i", str(clip), "-c", "copy", str(turned)], check=True)
-    assert (probe_video(turned).width, probe_video(turned).height) == (HEIGHT, WIDTH)
+    turned = turned_copy(clip, tmp_path / "turned.mp4")
+    info = probe_video(turned)
+    assert (info.width, info.height) == (HEIGHT, WIDTH)
     frames = list(read_frames(turned))
     assert len(frames) == FRAMES and all(frame.shape == (WIDTH, HEIGHT, 3) for frame in frames)
     # Turned a quarter anticlockwise, the block's rows become columns from the bottom.
