@@ -27,10 +27,6 @@ import numpy as np
 
 from soravid.errors import BadInputError, GenerationError, VideoReadError
 
-# imageio-ffmpeg warns on stderr whenever ffmpeg turns a video its display matrix rotates, which
-# probe_video already accounts for (_quarter_turned).
-logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
-
 # libx264 constant rate factor through imageio-ffmpeg's 0-10 scale: 7 -> crf 15, near lossless
 # for flat synthetic colours, which the judge reads back.
 QUALITY = 7
@@ -221,23 +217,40 @@ def probe_video(path: str | Path) -> VideoInfo:
     path = Path(path)
     log, frames = _scan_packets(path)
     stream = re.search(r"Stream #0:\d+.*?: Video: (.*)", log)
+    # The stream's own lines, up to the next stream or the output's: its side data.
+    block = log[stream.start() :] if stream else ""
+    block = re.split(r"\n\s*(?:Stream #|Stream mapping:|Output #)", block, maxsplit=1)[0]
     size = re.search(r", (\d+)x(\d+)(?=[\s,\[]|$)", stream[1]) if stream else None
     rate = re.search(r"([\d.]+) (?:fps|tbr)\b", stream[1]) if stream else None
     if size is None or rate is None or frames == 0:
         raise VideoReadError(f"{path}: {_unreadable(path, log)}")
     fps = float(rate[1])
     width, height = int(size[1]), int(size[2])
-    if _quarter_turned(log):  # a phone's portrait clip: stored landscape, shown turned
+    if _quarter_turned(block):  # a phone's portrait clip: stored landscape, shown turned
         width, height = height, width
     return VideoInfo(path, width, height, fps, frames, frames / fps, _recipe(path))
 
 
-def _quarter_turned(log: str) -> bool:
-    """Whether the input's display matrix turns it a quarter (90 or 270 degrees): ffmpeg
-    decodes such a video turned, so its frames are the stored ones' height wide. The log
-    names the input's streams before the output's."""
-    rotation = re.search(r"rotation of (-?[\d.]+) degrees", log.split("Stream mapping:")[0])
+def _quarter_turned(stream_log: str) -> bool:
+    """Whether the video stream's display matrix (its side data in the log) turns it a quarter
+    (90 or 270 degrees): ffmpeg decodes such a video turned, so its frames are the stored
+    ones' height wide."""
+    rotation = re.search(r"rotation of (-?[\d.]+) degrees", stream_log)
     return rotation is not None and round(float(rotation[1])) % 180 == 90
+
+
+@contextmanager
+def _quiet_turned_size_note() -> Iterator[None]:
+    """imageio-ffmpeg warns on stderr, as it starts reading, whenever ffmpeg turns a video its
+    display matrix rotates (the frames are not the stored size), which probe_video already
+    accounts for. Only its warnings, and only then, are held back."""
+    logger = logging.getLogger("imageio_ffmpeg")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def read_frames(path: str | Path) -> Iterator[np.ndarray]:
@@ -251,7 +264,8 @@ def read_frames(path: str | Path) -> Iterator[np.ndarray]:
 def _decode(info: VideoInfo) -> Iterator[np.ndarray]:
     reader = imageio_ffmpeg.read_frames(str(info.path), pix_fmt="rgb24")
     try:
-        width, height = next(reader)["size"]
+        with _quiet_turned_size_note():
+            width, height = next(reader)["size"]
         for raw in reader:
             yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
     except (OSError, RuntimeError, StopIteration):

@@ -1,6 +1,7 @@
 """MP4 writing and reading: round trip, recipe metadata, nothing left behind, clear errors."""
 
 import inspect
+import logging
 import os
 import signal
 import subprocess
@@ -74,6 +75,32 @@ def test_a_video_shown_turned_a_quarter_is_read_as_shown(clip, tmp_path):
     assert len(frames) == FRAMES and all(frame.shape == (WIDTH, HEIGHT, 3) for frame in frames)
     # Turned a quarter anticlockwise, the block's rows become columns from the bottom.
     assert np.abs(frames[0].astype(int) - np.rot90(moving_block(0)).astype(int)).mean() < 3
+
+
+def test_only_the_video_stream_read_is_turned_by_its_own_display_matrix(clip, tmp_path):
+    """In a file of two video streams, the second turned, the first (the one read) is not:
+    its size is the stored one, and so are its frames."""
+    turned = turned_copy(clip, tmp_path / "turned.mp4")
+    both = tmp_path / "both.mp4"
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(clip), "-i", str(turned)]
+    subprocess.run([*command, "-map", "0:v", "-map", "1:v", "-c", "copy", str(both)], check=True)
+    assert (probe_video(both).width, probe_video(both).height) == (WIDTH, HEIGHT)
+    assert next(read_frames(both)).shape == (HEIGHT, WIDTH, 3)
+
+
+def test_reading_a_turned_video_holds_back_only_its_size_note(clip, tmp_path, caplog):
+    """imageio-ffmpeg's note that the frames are not the stored size is held back while
+    reading starts; its logger is left as the user set it."""
+    logger = logging.getLogger("imageio_ffmpeg")
+    before = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with caplog.at_level(logging.WARNING, logger="imageio_ffmpeg"):
+            list(read_frames(turned_copy(clip, tmp_path / "turned.mp4")))
+        assert logger.level == logging.WARNING
+    finally:
+        logger.setLevel(before)
+    assert not [record for record in caplog.records if record.name == "imageio_ffmpeg"]
 
 
 def test_frames_come_back_close_to_what_was_written(clip):
