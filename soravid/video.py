@@ -262,7 +262,10 @@ def read_frames(path: str | Path) -> Iterator[np.ndarray]:
 
 
 def _decode(info: VideoInfo) -> Iterator[np.ndarray]:
-    reader = imageio_ffmpeg.read_frames(str(info.path), pix_fmt="rgb24")
+    # The first video stream, which probe_video measured: ffmpeg alone would pick the largest.
+    reader = imageio_ffmpeg.read_frames(
+        str(info.path), pix_fmt="rgb24", output_params=["-map", "0:v:0"]
+    )
     try:
         with _quiet_turned_size_note():
             width, height = next(reader)["size"]

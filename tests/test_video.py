@@ -88,6 +88,22 @@ def test_only_the_video_stream_read_is_turned_by_its_own_display_matrix(clip, tm
     assert next(read_frames(both)).shape == (HEIGHT, WIDTH, 3)
 
 
+def test_the_first_video_stream_is_read_even_when_a_later_one_is_larger(clip, tmp_path):
+    """ffmpeg on its own decodes a file's largest video stream; probe_video measures the
+    first, so the frames must come from the first too."""
+    larger, both = tmp_path / "larger.mp4", tmp_path / "both.mp4"
+    with VideoWriter(larger, 2 * WIDTH, 2 * HEIGHT, FPS) as writer:
+        for _ in range(FRAMES + 4):
+            writer.write(np.full((2 * HEIGHT, 2 * WIDTH, 3), 200, np.uint8))
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(clip), "-i", str(larger)]
+    subprocess.run([*command, "-map", "0:v", "-map", "1:v", "-c", "copy", str(both)], check=True)
+    info = probe_video(both)
+    assert (info.width, info.height, info.frames) == (WIDTH, HEIGHT, FRAMES)
+    frames = list(read_frames(both))
+    assert len(frames) == FRAMES and frames[0].shape == (HEIGHT, WIDTH, 3)
+    assert np.abs(frames[0].astype(int) - moving_block(0).astype(int)).mean() < 3
+
+
 def test_reading_a_turned_video_holds_back_only_its_size_note(clip, tmp_path, caplog):
     """imageio-ffmpeg's note that the frames are not the stored size is held back while
     reading starts; its logger is left as the user set it."""
