@@ -30,6 +30,9 @@ from soravid.errors import BadInputError, GenerationError, VideoReadError
 # libx264 constant rate factor through imageio-ffmpeg's 0-10 scale: 7 -> crf 15, near lossless
 # for flat synthetic colours, which the judge reads back.
 QUALITY = 7
+# The video stream read from a file: its first, leaving out cover pictures (an audio file's
+# album art is not a video).
+FIRST_VIDEO = "0:V:0"
 # What ffmpeg logs when an opened file stops before its last packet.
 _TRUNCATION = re.compile(r"partial file|corrupt input packet|truncat", re.I)
 
@@ -216,7 +219,9 @@ def probe_video(path: str | Path) -> VideoInfo:
     """Size, rate, frame count and soravid recipe of a video, from one pass over its packets."""
     path = Path(path)
     log, frames = _scan_packets(path)
-    stream = re.search(r"Stream #0:\d+.*?: Video: (.*)", log)
+    # The first video stream that is not a cover picture, as the scan mapped it (0:V:0).
+    streams = re.finditer(r"Stream #0:\d+.*?: Video: (.*)", log)
+    stream = next((s for s in streams if "(attached pic)" not in s[1]), None)
     # The stream's own lines, up to the next stream or the output's: its side data.
     block = log[stream.start() :] if stream else ""
     block = re.split(r"\n\s*(?:Stream #|Stream mapping:|Output #)", block, maxsplit=1)[0]
@@ -262,9 +267,9 @@ def read_frames(path: str | Path) -> Iterator[np.ndarray]:
 
 
 def _decode(info: VideoInfo) -> Iterator[np.ndarray]:
-    # The first video stream, which probe_video measured: ffmpeg alone would pick the largest.
+    # The stream probe_video measured: ffmpeg alone would pick the largest.
     reader = imageio_ffmpeg.read_frames(
-        str(info.path), pix_fmt="rgb24", output_params=["-map", "0:v:0"]
+        str(info.path), pix_fmt="rgb24", output_params=["-map", FIRST_VIDEO]
     )
     try:
         with _quiet_turned_size_note():
@@ -290,7 +295,7 @@ def _scan_packets(path: Path) -> tuple[str, int]:
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]
     # One line per packet from the framecrc muxer: the final "frame=" count of the log is
     # missing from stream copies in some ffmpeg releases (7.0).
-    command += ["-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
+    command += ["-map", FIRST_VIDEO, "-c", "copy", "-f", "framecrc", "-"]
     done = subprocess.run(command, capture_output=True, text=True, errors="replace")
     if done.returncode != 0:
         raise VideoReadError(f"{path}: {_unreadable(path, done.stderr)}")

@@ -82,17 +82,22 @@ def bad_clip(folder: Path, kind: str) -> Path:
         (folder / "whole.mp4").unlink()
     elif kind == "empty":
         path.write_bytes(b"")
-    elif kind in ("no-frames", "audio-only"):
+    elif kind in ("no-frames", "audio-only", "audio-with-cover"):
         source = ["-f", "lavfi", "-i", "anullsrc", "-t", "1", "-c:a", "aac"]
         if kind == "no-frames":
             source = ["-f", "lavfi", "-i", "color=size=64x64", "-frames:v", "0", "-c:v", "libx264"]
+        if kind == "audio-with-cover":  # a song's album art: a picture stream, not a video
+            source = ["-f", "lavfi", "-i", "anullsrc", "-f", "lavfi", "-i", "color=size=64x64"]
+            source += ["-map", "0:a", "-map", "1:v", "-t", "1", "-c:a", "aac", "-c:v", "png"]
+            source += ["-frames:v", "1", "-disposition:v:0", "attached_pic"]
         ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error"]
         subprocess.run([*ffmpeg, *source, str(path)], check=True)
     return path
 
 
 @pytest.mark.parametrize(
-    "kind", ["missing", "random", "truncated", "empty", "no-frames", "audio-only"]
+    "kind",
+    ["missing", "random", "truncated", "empty", "no-frames", "audio-only", "audio-with-cover"],
 )
 def test_bad_input_is_exit_2_one_line_nothing_written(
     tiny_model_path: Path, tmp_path: Path, kind: str
@@ -105,6 +110,8 @@ def test_bad_input_is_exit_2_one_line_nothing_written(
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert str(clip) in result.stderr
+    if kind.startswith("audio"):
+        assert "has no video stream" in result.stderr
     assert sorted(tmp_path.iterdir()) == before
 
 
