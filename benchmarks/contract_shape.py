@@ -6,7 +6,7 @@ SHAPES_WORLD.md to the letter uses the ratio, so this re-judges shape that way: 
 of a window where the object (the largest region of pixels over 60 from the border median,
 8-connected on the torus) touches no edge, the median of area / box area, named by the
 nearest of circle 0.785, square 1, triangle 0.5. A window with no such frame gets no verdict
-and is left out.
+and is left out (a clip with none judged counts as right).
 
     python benchmarks/contract_shape.py runs/eval-s0 runs/eval-s3    # `soravid eval` folders
     python benchmarks/contract_shape.py --rendered 72                # the renderer, H.264
@@ -37,8 +37,8 @@ RATIO = {shape: area for shape, (area, _) in SHAPE_GEOMETRY.items()}
 
 
 def fill_ratio(frame: np.ndarray) -> float | None:
-    """(H, W, 3) uint8 -> the object's area / bounding-box area, None if it touches an edge
-    (or there is none)."""
+    """(H, W, 3) uint8 -> the object's area / bounding-box area; None unless there is exactly
+    one object and it touches no edge."""
     pixels = frame.astype(np.float32)
     distance = np.linalg.norm(pixels - border_median(pixels), axis=-1)
     ys, xs, labels = torus_regions(distance > OBJECT_DISTANCE)
