@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from autoencoder_ceiling import judge_frames, load_autoencoder, reconstruct
 
 from soravid.video import probe_video, read_frames
 from soravid.world import WorldAttributes, parse_caption, render_clip
@@ -102,9 +102,6 @@ def eval_folder(folder: Path) -> dict:
 def rendered(count: int, autoencoder_path: Path | None, seed: int) -> dict:
     """`count` clips of every shape, size and motion in turn, rendered at the default canvas
     (and put through the autoencoder), written by soravid's H.264 writer."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from autoencoder_ceiling import judge_frames, load_autoencoder, reconstruct
-
     autoencoder = load_autoencoder(autoencoder_path) if autoencoder_path else None
     rng = np.random.default_rng(seed)
     shapes, sizes = list(RATIO), ["small", "large"]

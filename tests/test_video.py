@@ -77,26 +77,31 @@ def test_a_video_shown_turned_a_quarter_is_read_as_shown(clip, tmp_path):
     assert np.abs(frames[0].astype(int) - np.rot90(moving_block(0)).astype(int)).mean() < 3
 
 
+def two_video_streams(first: Path, second: Path, path: Path) -> Path:
+    """One file holding the video of `first`, then that of `second`, as two streams."""
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(first), "-i", str(second)]
+    subprocess.run([*command, "-map", "0:v", "-map", "1:v", "-c", "copy", str(path)], check=True)
+    return path
+
+
 def test_only_the_video_stream_read_is_turned_by_its_own_display_matrix(clip, tmp_path):
     """In a file of two video streams, the second turned, the first (the one read) is not:
     its size is the stored one, and so are its frames."""
     turned = turned_copy(clip, tmp_path / "turned.mp4")
-    both = tmp_path / "both.mp4"
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(clip), "-i", str(turned)]
-    subprocess.run([*command, "-map", "0:v", "-map", "1:v", "-c", "copy", str(both)], check=True)
-    assert (probe_video(both).width, probe_video(both).height) == (WIDTH, HEIGHT)
+    both = two_video_streams(clip, turned, tmp_path / "both.mp4")
+    info = probe_video(both)
+    assert (info.width, info.height) == (WIDTH, HEIGHT)
     assert next(read_frames(both)).shape == (HEIGHT, WIDTH, 3)
 
 
 def test_the_first_video_stream_is_read_even_when_a_later_one_is_larger(clip, tmp_path):
     """ffmpeg on its own decodes a file's largest video stream; probe_video measures the
     first, so the frames must come from the first too."""
-    larger, both = tmp_path / "larger.mp4", tmp_path / "both.mp4"
+    larger = tmp_path / "larger.mp4"
     with VideoWriter(larger, 2 * WIDTH, 2 * HEIGHT, FPS) as writer:
         for _ in range(FRAMES + 4):
             writer.write(np.full((2 * HEIGHT, 2 * WIDTH, 3), 200, np.uint8))
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(clip), "-i", str(larger)]
-    subprocess.run([*command, "-map", "0:v", "-map", "1:v", "-c", "copy", str(both)], check=True)
+    both = two_video_streams(clip, larger, tmp_path / "both.mp4")
     info = probe_video(both)
     assert (info.width, info.height, info.frames) == (WIDTH, HEIGHT, FRAMES)
     frames = list(read_frames(both))
