@@ -276,3 +276,35 @@ def test_placement_maps_peak_at_the_centre_and_wrap_around() -> None:
     centres = np.array([random_centre(rng, 96, 64, 0.2) for _ in range(200)])
     assert (centres >= 12.8).all() and (centres[:, 0] <= 96 - 12.8).all()
     assert (centres[:, 1] <= 64 - 12.8).all()
+
+
+@pytest.mark.parametrize("cross_attention", [False, True])
+def test_checkpointed_blocks_give_the_same_gradients_and_keep_fewer_activations(
+    cross_attention: bool,
+) -> None:
+    """DiT.checkpoint_blocks trades memory for compute alone: the same velocity and gradients,
+    with less saved for the backward pass."""
+    config = replace(CONFIG, depth=3, causal_context=True, cross_attention=cross_attention)
+    x, t = torch.randn(2, 4, 3, 8, 12), torch.rand(2, 3)
+    results = []
+    for checkpointed in (False, True):
+        dit = make_dit(config).train()
+        dit.checkpoint_blocks = checkpointed
+        saved_bytes = 0
+
+        def pack(tensor: torch.Tensor) -> torch.Tensor:
+            nonlocal saved_bytes
+            saved_bytes += tensor.numel() * tensor.element_size()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            velocity = dit(x, t, *text_inputs(), context_frames=torch.tensor([1, 0]))
+        velocity.square().mean().backward()
+        gradients = {name: p.grad for name, p in dit.named_parameters() if p.grad is not None}
+        results.append((velocity.detach(), gradients, saved_bytes))
+    (plain, plain_grads, plain_bytes), (checked, checked_grads, checked_bytes) = results
+    torch.testing.assert_close(checked, plain)
+    assert checked_grads.keys() == plain_grads.keys()
+    for name, gradient in plain_grads.items():
+        torch.testing.assert_close(checked_grads[name], gradient, msg=name)
+    assert checked_bytes < plain_bytes / 2

@@ -113,6 +113,28 @@ def test_compiled_dit_trains_with_the_same_losses(finished_run: Path, tmp_path: 
         assert loss == pytest.approx(plain_loss, rel=1e-3, abs=1e-5), (stage, step)
 
 
+def test_activation_checkpointing_trains_with_the_same_losses(
+    finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DiTStage.activation_checkpointing reaches the DiT and changes memory, not training."""
+    recomputed = []
+
+    def counted(block, *inputs, **kwargs):
+        recomputed.append(block)
+        return torch.utils.checkpoint.checkpoint(block, *inputs, **kwargs)
+
+    monkeypatch.setattr("soravid.models.dit.checkpoint", counted)
+    recipe = get_recipe("tiny")
+    recipe.dit.activation_checkpointing = True
+    train(recipe, tmp_path)
+    assert recomputed
+    checkpointed, plain = load_checkpoint(tmp_path), load_checkpoint(finished_run)
+    for (stage, step, loss), (_, _, plain_loss) in zip(
+        checkpointed["losses"], plain["losses"], strict=True
+    ):
+        assert loss == pytest.approx(plain_loss, rel=1e-4, abs=1e-6), (stage, step)
+
+
 def test_resume_refuses_another_recipe(finished_run: Path) -> None:
     recipe = get_recipe("tiny")
     recipe.seed = 1
@@ -155,6 +177,27 @@ def test_export_writes_ema_weights_and_provenance(finished_run: Path, tmp_path: 
         assert torch.equal(exported[name], tensor.half().float()), name
     assert "soravid.training" in read_metadata(path)
     assert model.config.schedule_shift == get_recipe("tiny").schedule_shift
+
+
+def test_decoder_stage_with_an_ema_keeps_one_of_the_decoder_alone(tmp_path: Path) -> None:
+    """DecoderStage.ema_decay: the stage averages the decoder's weights, the next stage starts
+    from that average, and a run interrupted inside the stage resumes to the same weights."""
+    recipe = get_recipe("tiny")
+    recipe.decoder.ema_decay = 0.9
+    with pytest.raises(Interrupt):
+        train(recipe, tmp_path / "stopped", on_progress=stop_at("decoder", 2))
+    saved = load_checkpoint(tmp_path / "stopped")
+    assert saved["ema"].keys() == {
+        name for name in saved["model"] if name.startswith("autoencoder.decoder.")
+    }
+    assert any(not torch.equal(saved["ema"][n], saved["model"][n]) for n in saved["ema"])
+    train(recipe, tmp_path / "stopped", resume=True)
+    train(recipe, tmp_path / "straight")
+    straight, resumed = (load_checkpoint(tmp_path / r) for r in ("straight", "stopped"))
+    for name, tensor in straight["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name
+        if name in saved["ema"]:  # the tune stage leaves the decoder as the EMA exported it
+            assert torch.equal(tensor, saved["ema"][name].half().float()), name
 
 
 def test_edge_mask_marks_colour_changes_only() -> None:

@@ -311,6 +311,7 @@ def run_dit_stage(
     model.autoencoder.eval().requires_grad_(False)
     text_encoder.train()
     dit.train()
+    dit.checkpoint_blocks = stage.activation_checkpointing
     if stage.compile:
         compile_static(dit)
     optimizer = adamw(parameters, stage)
@@ -657,7 +658,15 @@ def train_decoder(
             )
             return reconstruction_loss(trained, video, stage, shard.clips.rng, state.device)
 
-        run = StageRun(stage, trained, optimizer, micro_loss)
+        after_step = None
+        if stage.ema_decay:
+            if state.ema is None:
+                state.ema = {name: p.detach().clone() for name, p in parameters.items()}
+
+            def after_step() -> None:
+                update_ema(state.ema, parameters, ema_decay(stage.ema_decay, state.step))
+
+        run = StageRun(stage, trained, optimizer, micro_loss, after_step)
         run_stage(state, recipe, out_dir, run, on_progress)
     advance_stage(state, recipe, out_dir)
 
