@@ -219,8 +219,8 @@ TINY_DIT = DiTStage(
 # The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s
 # default. It is SHAPES_OPENING with 3,600 opening steps, a decoder stage and a tune stage
 # (below, in RECIPES).
-EMBEDDED_RECIPE = "shapes-opening-tune"
-# The recipe of the embedded model three before: shapes-placed-bf16 (below) with an opening DiT
+EMBEDDED_RECIPE = "shapes-crisp-tune"
+# The recipe of the embedded model four before: shapes-placed-bf16 (below) with an opening DiT
 # (model shapes-opening), 2,400 steps on openings alone from the DiT (README, "An opening DiT"). Its
 # first two stages are shapes-placed-bf16's, so `soravid train --from` that recipe's exported
 # model runs its last stage alone, as the shipped weights were made.
@@ -238,10 +238,10 @@ SHAPES_OPENING = TrainRecipe(
         cpu_bfloat16=True,
     ),
 )
-# The embedded model two before: the same with 3,600 opening steps, as its opening DiT was still
+# The embedded model three before: the same with 3,600 opening steps, as its opening DiT was still
 # improving at 2,400 (README, "An opening DiT"); about 12 minutes more on fast cores.
 SHAPES_OPENING_3600 = replace(SHAPES_OPENING, opening=replace(SHAPES_OPENING.opening, steps=3600))
-# The embedded model before: shapes-opening-3600 and a last stage on its decoder alone, 17
+# The embedded model two before: shapes-opening-3600 and a last stage on its decoder alone, 17
 # minutes on the slowest cores (1 step/s). Gray backgrounds drawn 5 times in 8 and small
 # objects 85 times in 100: 1,000 steps took a round trip through the autoencoder from 18/24
 # small squares and 14/24 triangles judged right on gray to 24/24 and 22/24, and the other
@@ -254,7 +254,7 @@ SHAPES_OPENING_DECODER = replace(
         emphasis={"background": {"gray": 0.625}, "size": {"small": 0.85}},
     ),
 )
-# The embedded model: shapes-opening-decoder and a last stage on the DiT again, 400 steps on
+# The embedded model before: shapes-opening-decoder and a last stage on the DiT again, 400 steps on
 # windows alone of clips drawn with small objects, squares and triangles, gray and bouncing more
 # often (README, "Where moving small objects lose their shape").
 SHAPES_OPENING_TUNE = replace(
@@ -274,11 +274,12 @@ SHAPES_OPENING_TUNE = replace(
         },
     ),
 )
-# shapes-opening-tune with a decoder stage three times as long, at 3x the learning rate and 3x
-# the edge weight, with squares and triangles drawn 4 times in 10 each and an EMA: the shipped
-# decoder drew small squares' corners and triangles' tips soft, so by SHAPES_WORLD.md's ratio
-# of area to bounding box they read as circles (README, "Shape by the contract's own rule").
-# The encoder, and so the latents the DiT learnt, stay as they were.
+# The embedded model: shapes-opening-tune with a decoder stage three times as long, at 3x the
+# learning rate and 3x the edge weight, with squares and triangles drawn 4 times in 10 each and
+# an EMA: the decoder before drew small squares' corners and triangles' tips soft, so by
+# SHAPES_WORLD.md's ratio of area to bounding box they read as circles (README, "Shape by the
+# contract's own rule"). The encoder, and so the latents the DiT learnt, stay as they were, and
+# the tune stage gives the DiT of shapes-opening-tune to the bit; 25 minutes more here.
 SHAPES_CRISP_TUNE = replace(
     SHAPES_OPENING_TUNE,
     decoder=DecoderStage(
