@@ -11,6 +11,8 @@ Time is resampled by picking frames, never blending them (a blend shows two half
 objects): counting from the clip's last frame at time 0, the frame at time k / fps is the one
 nearest that time at the other rate. Space is stretched, both sides at once, to the canvas whose
 aspect is nearest the clip's, so nothing is cropped and the way back is the same stretch undone.
+H.264 in yuv420p holds only even sides: a clip with an odd side comes back one pixel wider or
+taller, its last column or row repeated, rather than refused.
 """
 
 from __future__ import annotations
@@ -62,6 +64,14 @@ class Extension:
         return max(1, round(self.seconds * self.source.fps))
 
     @property
+    def output_size(self) -> tuple[int, int]:
+        """(width, height) written: the clip's, each side rounded up to even."""
+        return (
+            self.source.width + self.source.width % 2,
+            self.source.height + self.source.height % 2,
+        )
+
+    @property
     def model_frames(self) -> int:
         """Frames the model makes, at its frame rate, to cover the new ones."""
         return max(1, _nearest(self.new_frames, self.source.fps, self.preset.fps))
@@ -74,6 +84,15 @@ class Extension:
         """What is done to the clip to fit the model, in words; empty when it fits as it is."""
         source, preset = self.source, self.preset
         done = []
+        if self.output_size != (source.width, source.height):
+            width, height = self.output_size
+            odd = (("column", source.width % 2), ("row", source.height % 2))
+            repeated = " and ".join(name for name, is_odd in odd if is_odd)
+            done.append(
+                f"{source.path}: {source.width}x{source.height} has an odd side, which H.264 "
+                f"(yuv420p) cannot hold: it is written at {width}x{height}, its last "
+                f"{repeated} repeated"
+            )
         if (source.width, source.height) != (preset.width, preset.height):
             done.append(
                 f"{source.path}: its last frames are stretched from {source.width}x"
@@ -117,11 +136,6 @@ def plan_extension(
     overrides them.
     """
     info = probe_video(source)
-    if info.width % 2 or info.height % 2:
-        raise BadInputError(
-            f"{source}: {info.width}x{info.height} has an odd side, which the H.264 (yuv420p) "
-            "output cannot hold"
-        )
     recorded = _recipe_settings(info.metadata)
     canvas = _canvas(info, recorded)
     defaults = {key: recorded.get(key) for key in ("fps", "steps", "guidance")}
@@ -144,22 +158,23 @@ def extend(
     start, source = time.perf_counter(), extension.source
     pipeline.check_canvas(extension.preset)
     request = extension.request()
-    size = (source.width, source.height)
+    width, height = extension.output_size
     recipe = _recipe(pipeline, extension, request)
-    with VideoWriter(output, *size, source.fps, recipe, overwrite=overwrite) as writer:
+    with VideoWriter(output, width, height, source.fps, recipe, overwrite=overwrite) as writer:
         copy_into = None if extension.only_new else writer
-        tail = _copy_source(source, copy_into, _tail_length(pipeline, extension))
+        tail = _copy_source(source, copy_into, _tail_length(pipeline, extension), width, height)
         context = pipeline.encode_context(_model_context(tail, pipeline, extension))
         made = pipeline.frames(request, on_progress, context=context)
         for frame in _retime(made, extension.new_frames, extension.preset.fps, source.fps):
-            writer.write(_stretch(frame[None], *size)[0])
+            back = _stretch(frame[None], source.width, source.height)
+            writer.write(_pad(back, width, height)[0])
     return ExtendResult(
         path=Path(output),
         frames=writer.frames_written,
         original_frames=writer.frames_written - extension.new_frames,
         new_frames=extension.new_frames,
-        width=source.width,
-        height=source.height,
+        width=width,
+        height=height,
         fps=source.fps,
         wall_time=time.perf_counter() - start,
         model_id=pipeline.model_id,
@@ -243,12 +258,15 @@ def _tail_length(pipeline: Pipeline, extension: Extension) -> int:
     return _nearest(span - 1, extension.preset.fps, extension.source.fps) + 1
 
 
-def _copy_source(info: VideoInfo, writer: VideoWriter | None, keep: int) -> Sequence[np.ndarray]:
-    """Stream the clip's frames into `writer` (None: only read them); return its last `keep`."""
+def _copy_source(
+    info: VideoInfo, writer: VideoWriter | None, keep: int, width: int, height: int
+) -> Sequence[np.ndarray]:
+    """Stream the clip's frames, padded to width x height, into `writer` (None: only read
+    them); return its last `keep` as read."""
     tail: deque[np.ndarray] = deque(maxlen=keep)
     for frame in read_frames(info.path):
         if writer is not None:
-            writer.write(frame)
+            writer.write(_pad(frame[None], width, height)[0])
         tail.append(frame)
     if not tail:
         raise VideoReadError(f"{info.path}: the video has no frames")
@@ -279,6 +297,15 @@ def _retime(
         while made < wanted:
             frame, made = next(frames), made + 1
         yield frame
+
+
+def _pad(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """uint8 (T, H, W, 3) to (T, height, width, 3), no smaller, its last rows and columns
+    repeated; returned as is when the size already fits."""
+    _, rows, columns, _ = frames.shape
+    if (rows, columns) == (height, width):
+        return frames
+    return np.pad(frames, ((0, 0), (0, height - rows), (0, width - columns), (0, 0)), mode="edge")
 
 
 def _stretch(frames: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -171,16 +171,38 @@ def test_the_prompt_comes_from_the_recipe_or_must_be_given(
         plan_extension(foreign, 1.0, prompt="  ")
 
 
-def test_sizes_h264_cannot_hold_and_bad_seconds_are_refused(tmp_path: Path) -> None:
-    # Raw red frames into FFV1, which keeps any size (ffmpeg 7.0's colour source rounds an odd
-    # side down itself).
-    odd, raw = tmp_path / "odd.mkv", tmp_path / "red.rgb"
-    raw.write_bytes(bytes([255, 0, 0]) * 63 * 47 * 8)
+def test_a_clip_with_odd_sides_comes_back_padded_to_even(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """H.264 (yuv420p) holds only even sides: a 63x47 clip is written at 64x48, its last
+    column and row repeated, the original's pixels where they were."""
+    # Raw frames into FFV1, which keeps any size: a red left half, blue right, a green last row.
+    frame = np.zeros((47, 63, 3), np.uint8)
+    frame[:, :32, 0], frame[:, 32:, 2], frame[-1, :, 1] = 255, 255, 255
+    odd, raw = tmp_path / "odd.mkv", tmp_path / "odd.rgb"
+    raw.write_bytes(np.stack([frame] * 8).tobytes())
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt"]
     command += ["rgb24", "-s", "63x47", "-r", "8", "-i", str(raw), "-c:v", "ffv1", str(odd)]
     subprocess.run(command, check=True)
-    with pytest.raises(BadInputError, match="63x47 has an odd side"):
-        plan_extension(odd, 1.0, prompt="a red circle")
+    extension, result = run(pipeline, odd, tmp_path / "out.mp4")
+    assert "63x47 has an odd side" in " ".join(extension.adaptations())
+    assert "64x48, its last column and row repeated" in " ".join(extension.adaptations())
+    info = probe_video(result.path)
+    assert (info.width, info.height, info.frames) == (64, 48, 16)
+    assert (result.width, result.height) == (64, 48)
+    frames = decoded(result.path)
+    padded = np.pad(frame, ((0, 1), (0, 1), (0, 0)), mode="edge")
+    assert mean_difference(frames[:8], np.stack([padded] * 8)) < 2.0
+    # Not stretched: the colours' border stays between columns 31 and 32, the green row is two.
+    assert (frames[:8, :45, 31, 0] > 200).all() and (frames[:8, :45, 31, 2] < 55).all()
+    assert (frames[:8, :45, 32, 2] > 200).all() and (frames[:8, :45, 32, 0] < 55).all()
+    assert (frames[:8, 46:, :, 1] > 200).all() and (frames[:8, 44, :, 1] < 55).all()
+    # The continuation is padded the same way: its last column and row repeat the ones before.
+    assert np.abs(frames[8:, :, -1] - frames[8:, :, -2]).mean() < 4.0
+    assert np.abs(frames[8:, -1] - frames[8:, -2]).mean() < 4.0
+
+
+def test_bad_seconds_are_refused(tmp_path: Path) -> None:
     clip = shapes_clip(tmp_path / "ball.mp4", 64, 64, 8, 1.0)
     with pytest.raises(BadInputError, match="--seconds"):
         plan_extension(clip, 601, prompt="a red circle")
