@@ -164,7 +164,7 @@ def test_export_writes_ema_weights_and_provenance(finished_run: Path, tmp_path: 
     model = load_model(tmp_path / "ema.safetensors")
     for name, tensor in saved["ema"].items():  # stored as float16
         assert torch.equal(model.get_parameter(name).detach(), tensor.half().float()), name
-    # The decoder stage keeps none: the last step's own weights.
+    # The tiny recipe's decoder stage keeps none (ema_decay 0): the last step's own weights.
     with pytest.raises(Interrupt):
         train(get_recipe("tiny"), tmp_path / "decoder", on_progress=stop_at("decoder", 2))
     saved = load_checkpoint(tmp_path / "decoder")

@@ -19,7 +19,8 @@ EXPORT_DTYPE = torch.float16
 
 def export_model(run_dir: Path, output: Path, ema: bool = True) -> SoravidModel:
     """Write the run's model (EMA weights of the networks its last stage trained, or with
-    ema=False or after a stage without EMA, the decoder's, the last step's own) to `output`."""
+    ema=False or after a stage without EMA, such as a decoder stage with ema_decay 0, the last
+    step's own) to `output`."""
     saved = load_checkpoint(run_dir)
     if saved["stage"] != "done":
         raise ValueError(f"{run_dir}: training is not finished (stage {saved['stage']})")
