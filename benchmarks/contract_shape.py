@@ -30,8 +30,7 @@ from autoencoder_ceiling import judge_frames, load_autoencoder, reconstruct
 from soravid.video import probe_video, read_frames
 from soravid.world import WorldAttributes, parse_caption, render_clip
 from soravid.world.judge import window_bounds
-from soravid.world.measure import SHAPE_GEOMETRY, SPECK_SHARE, border_median, torus_regions
-from soravid.world.spec import OBJECT_DISTANCE
+from soravid.world.measure import SHAPE_GEOMETRY, largest_object
 
 RATIO = {shape: area for shape, (area, _) in SHAPE_GEOMETRY.items()}
 
@@ -39,16 +38,9 @@ RATIO = {shape: area for shape, (area, _) in SHAPE_GEOMETRY.items()}
 def fill_ratio(frame: np.ndarray) -> float | None:
     """(H, W, 3) uint8 -> the object's area / bounding-box area; None unless there is exactly
     one object and it touches no edge."""
-    pixels = frame.astype(np.float32)
-    distance = np.linalg.norm(pixels - border_median(pixels), axis=-1)
-    ys, xs, labels = torus_regions(distance > OBJECT_DISTANCE)
-    if len(labels) == 0:
+    _, distance, objects, ys, xs = largest_object(frame.astype(np.float32))
+    if objects != 1:
         return None
-    roots, sizes = np.unique(labels, return_counts=True)
-    if (sizes >= SPECK_SHARE * sizes.max()).sum() != 1:
-        return None
-    member = labels == roots[sizes.argmax()]
-    ys, xs = ys[member], xs[member]
     height, width = distance.shape
     if ys.min() == 0 or xs.min() == 0 or ys.max() == height - 1 or xs.max() == width - 1:
         return None

@@ -109,18 +109,29 @@ def _unwrap(values: np.ndarray, period: int) -> np.ndarray:
     return shifted + values[0]
 
 
-def measure_frame(frame: np.ndarray) -> FrameMeasure:
-    """Measure one uint8 (H, W, 3) frame."""
-    pixels = frame.astype(np.float32)
+def largest_object(
+    pixels: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
+    """float32 (H, W, 3) -> the background colour (3,), each pixel's distance from it (H, W),
+    how many objects the frame holds (regions that are not specks), and the rows and columns
+    of the largest one's pixels (empty when there is none)."""
     background = border_median(pixels)
     distance = np.linalg.norm(pixels - background, axis=-1)
     ys, xs, labels = torus_regions(distance > OBJECT_DISTANCE)
     if len(labels) == 0:
-        return FrameMeasure(background, 0)
+        return background, distance, 0, ys, xs
     roots, sizes = np.unique(labels, return_counts=True)
     objects = int((sizes >= SPECK_SHARE * sizes.max()).sum())
     member = labels == roots[sizes.argmax()]
-    ys, xs = ys[member], xs[member]
+    return background, distance, objects, ys[member], xs[member]
+
+
+def measure_frame(frame: np.ndarray) -> FrameMeasure:
+    """Measure one uint8 (H, W, 3) frame."""
+    pixels = frame.astype(np.float32)
+    background, distance, objects, ys, xs = largest_object(pixels)
+    if not objects:
+        return FrameMeasure(background, 0)
     core = distance[ys, xs] >= np.median(distance[ys, xs])
     colour = np.median(pixels[ys[core], xs[core]], axis=0)
     height, width = distance.shape
