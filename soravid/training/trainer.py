@@ -315,16 +315,12 @@ def run_dit_stage(
     if stage.compile:
         compile_static(dit)
     optimizer = adamw(parameters, stage)
-    if state.ema is None:
-        state.ema = {name: p.detach().clone() for name, p in parameters.items()}
+    after_step = keep_ema(state, parameters, stage.ema_decay)
     style = CaptionStyle(stage.uncond_prob, stage.paraphrase_prob, stage.part_drop_prob)
     objective = data_parallel(DiTObjective(model, opening))
 
     def micro_loss(shard: DataShard) -> Tensor:
         return objective(dit_inputs(model, shard, stage, style, state.device))
-
-    def after_step() -> None:
-        update_ema(state.ema, parameters, ema_decay(stage.ema_decay, state.step))
 
     run = StageRun(stage, objective, optimizer, micro_loss, after_step)
     run_stage(state, recipe, out_dir, run, on_progress)
@@ -463,8 +459,7 @@ def train_distill(
             model, {name: p for name, p in model.named_parameters() if name.startswith("dit.")}
         )
         optimizer = adamw(parameters, stage)
-        if state.ema is None:
-            state.ema = {name: p.detach().clone() for name, p in parameters.items()}
+        after_step = keep_ema(state, parameters, stage.ema_decay)
         style = CaptionStyle(0.0, recipe.dit.paraphrase_prob, recipe.dit.part_drop_prob)
         objective = data_parallel(DistillObjective(model, teacher))
 
@@ -473,9 +468,6 @@ def train_distill(
             scale = torch.rand(len(inputs.captions), generator=shard.noise)
             guidance = stage.min_guidance + (stage.max_guidance - stage.min_guidance) * scale
             return objective(inputs, guidance.to(state.device))
-
-        def after_step() -> None:
-            update_ema(state.ema, parameters, ema_decay(stage.ema_decay, state.step))
 
         run = StageRun(stage, objective, optimizer, micro_loss, after_step)
         run_stage(state, recipe, out_dir, run, on_progress)
@@ -658,14 +650,7 @@ def train_decoder(
             )
             return reconstruction_loss(trained, video, stage, shard.clips.rng, state.device)
 
-        after_step = None
-        if stage.ema_decay:
-            if state.ema is None:
-                state.ema = {name: p.detach().clone() for name, p in parameters.items()}
-
-            def after_step() -> None:
-                update_ema(state.ema, parameters, ema_decay(stage.ema_decay, state.step))
-
+        after_step = keep_ema(state, parameters, stage.ema_decay) if stage.ema_decay else None
         run = StageRun(stage, trained, optimizer, micro_loss, after_step)
         run_stage(state, recipe, out_dir, run, on_progress)
     advance_stage(state, recipe, out_dir)
@@ -783,6 +768,20 @@ def openings(
         latent = model.autoencoder.encode(video.to(device))  # (B, C, first_frames, h, w)
         captions = [shard.clips.caption(attrs, style) for attrs in attributes]
     return latent, captions, model.placement(starts, latent.shape[3:], first)
+
+
+def keep_ema(
+    state: TrainState, parameters: dict[str, nn.Parameter], target: float
+) -> Callable[[], None]:
+    """Start the stage's EMA of `parameters` (unless a resumed run brought it back) and return
+    the step hook that updates it."""
+    if state.ema is None:
+        state.ema = {name: p.detach().clone() for name, p in parameters.items()}
+
+    def after_step() -> None:
+        update_ema(state.ema, parameters, ema_decay(target, state.step))
+
+    return after_step
 
 
 def ema_decay(target: float, step: int) -> float:
