@@ -219,9 +219,10 @@ def prompt_velocity(
     placement: Tensor | None = None,
     opening: bool = False,
 ) -> Callable[[Tensor, Tensor], Tensor]:
-    """The flow velocity conditioned on `text`, the prompt first and, for classifier-free
-    guidance, the empty caption after it: guided steps batch x twice and take both, the others
-    the prompt alone. A model distilled from its guidance (DiTConfig.guidance_embedding) is
+    """The flow velocity conditioned on `text`, the prompts first and, for classifier-free
+    guidance, as many empty captions after them: guided steps batch x twice and take both, the
+    others the prompts alone (one prompt when generating; the decoder stage estimates a
+    batch). A model distilled from its guidance (DiTConfig.guidance_embedding) is
     given the scale instead, `guidance`, and 1 at steps from flow time guidance_until down.
     `placement` (1, 1, T, h, w), for a new clip of a DiT with placement, goes with every row.
     `opening`: x is a new clip's first frames (SoravidModel.velocity).
@@ -229,10 +230,9 @@ def prompt_velocity(
     The first `context_frames` latent frames of x are the chunk's context, the same at every
     call (denoise holds them). A DiT with causal_context runs them once per batch size and
     scale, then only the frames being made; their velocity, which denoise ignores, is zero."""
-    prompt_only = text.first(1)
 
     def inputs(x: Tensor, t: Tensor) -> tuple[TextEmbedding, Tensor | None]:
-        conditioning = text if len(x) == len(text.mask) else prompt_only
+        conditioning = text if len(x) == len(text.mask) else text.first(len(x))
         if guidance is None:
             return conditioning, None
         scale = guidance if float(t[0, -1]) > guidance_until else 1.0  # the step's flow time

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from soravid.cli import app
 from soravid.errors import BadInputError
-from soravid.models.registry import MODEL_CONFIGS
+from soravid.models.registry import MODEL_CONFIGS, build_model
 from soravid.training.checkpoint import decode_json, encode_json, load_checkpoint, save_checkpoint
 from soravid.training.data import CaptionStyle, ShapesClips
 from soravid.training.export import export_model, final_losses, running_mean
@@ -31,7 +31,9 @@ from soravid.training.recipes import (
 )
 from soravid.training.trainer import (
     DistillObjective,
+    crop_corners,
     detail_crops,
+    dit_estimate,
     dit_inputs,
     edge_mask,
     fill_pool,
@@ -49,6 +51,7 @@ from soravid.weights import (
     native_cpu_bfloat16,
     read_metadata,
 )
+from soravid.world import CAPTION_VOCABULARY
 from soravid.world.measure import measure_frame
 from soravid.world.spec import object_extent
 
@@ -198,6 +201,62 @@ def test_decoder_stage_with_an_ema_keeps_one_of_the_decoder_alone(tmp_path: Path
         assert torch.equal(tensor, resumed["model"][name]), name
         if name in saved["ema"]:  # the tune stage leaves the decoder as the EMA exported it
             assert torch.equal(tensor, saved["ema"][name].half().float()), name
+
+
+def test_decoder_stage_with_estimates_resumes_exactly(tmp_path: Path) -> None:
+    """DecoderStage.estimate_prob: the decoder also learns from the DiT's estimates (drawn
+    with the shard's generator, which the checkpoint keeps), so a run interrupted inside the
+    stage resumes to the weights of one that went straight on, and they differ from plain
+    reconstruction's."""
+    recipe = get_recipe("tiny")
+    recipe.decoder.estimate_prob = 0.5
+    recipe.tune.steps = 0
+    with pytest.raises(Interrupt):
+        train(recipe, tmp_path / "stopped", on_progress=stop_at("decoder", 1))
+    train(recipe, tmp_path / "stopped", resume=True)
+    train(recipe, tmp_path / "straight")
+    plain = dataclasses.replace(recipe, decoder=get_recipe("tiny").decoder)
+    train(plain, tmp_path / "plain")
+    straight, resumed, reconstructed = (
+        load_checkpoint(tmp_path / run) for run in ("straight", "stopped", "plain")
+    )
+    for name, tensor in straight["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name
+    decoder = [name for name in straight["model"] if name.startswith("autoencoder.decoder.")]
+    assert any(not torch.equal(straight["model"][n], reconstructed["model"][n]) for n in decoder)
+    undecoded = [name for name in straight["model"] if name not in decoder]
+    assert all(torch.equal(straight["model"][n], reconstructed["model"][n]) for n in undecoded)
+
+
+def test_dit_estimate_is_one_guided_step_after_the_context() -> None:
+    """The frames after the first, noised to the stage's flow time, made again in one guided
+    Euler step to time 0: x_t - t * v, v = v_empty + guidance * (v_caption - v_empty)."""
+    model = build_model("tiny", CAPTION_VOCABULARY).eval()
+    generator = torch.Generator().manual_seed(0)
+    latent = torch.randn(2, 4, 3, 4, 6, generator=generator)
+    noise = torch.randn(latent.shape, generator=generator)
+    stage = DecoderStage(estimate_time=0.3, estimate_guidance=2.0)
+    captions = ["a red circle", "a small blue square moving left"]
+    with torch.no_grad():
+        estimate = dit_estimate(model, latent, noise, captions, stage)
+        x = torch.cat([latent[:, :, :1], 0.7 * latent[:, :, 1:] + 0.3 * noise[:, :, 1:]], dim=2)
+        t = torch.tensor([[0.0, 0.3, 0.3]]).expand(2, 3)
+        text = model.encode_text(captions + ["", ""])
+        velocity = model.velocity(torch.cat([x, x]), torch.cat([t, t]), text, 1)
+        conditional, unconditional = velocity.chunk(2)
+        expected = x - 0.3 * (unconditional + 2.0 * (conditional - unconditional))
+    assert torch.equal(estimate[:, :, :1], latent[:, :, :1])
+    assert torch.allclose(estimate[:, :, 1:], expected[:, :, 1:], atol=1e-5)
+
+
+def test_crop_corners_stay_inside_on_the_grid() -> None:
+    video = -torch.ones(5, 3, 1, 20, 30)
+    video[..., 3:9, 21:27] = 1.0
+    rng = np.random.default_rng(0)
+    for top, left in crop_corners(video, (12, 16), 1.0, rng, align=4):
+        assert top % 4 == 0 and left % 4 == 0
+        assert 0 <= top <= 20 - 12 and 0 <= left <= 30 - 16
+        assert top <= 3 + 1 and left + 16 >= 21  # centred on the square's edge, then aligned
 
 
 def test_edge_mask_marks_colour_changes_only() -> None:

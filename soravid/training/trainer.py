@@ -45,8 +45,15 @@ from soravid.distributed import (
     world_size,
 )
 from soravid.errors import BadInputError
-from soravid.flow import flow_matching_loss, interpolate, sample_flow_times, velocity_loss
+from soravid.flow import (
+    denoise,
+    flow_matching_loss,
+    interpolate,
+    sample_flow_times,
+    velocity_loss,
+)
 from soravid.models.registry import SoravidModel, build_model
+from soravid.pipeline import prompt_velocity, split_guidance
 from soravid.training.checkpoint import (
     decode_json,
     encode_json,
@@ -226,22 +233,42 @@ def detail_crops(video: Tensor, size: int, detail_prob: float, rng: np.random.Ge
     """(B, 3, T, H, W) -> (B, 3, T, size, size) (each side at most the canvas'): one crop per
     clip, centred with probability detail_prob on a pixel at an edge of the first frame, else
     anywhere. size 0 keeps the whole canvas."""
-    batch, _, _, height, width = video.shape
     if not size:
         return video
-    crop_h, crop_w = min(size, height), min(size, width)
+    crop_h, crop_w = min(size, video.shape[3]), min(size, video.shape[4])
+    corners = crop_corners(video, (crop_h, crop_w), detail_prob, rng)
+    return torch.stack(
+        [
+            clip[:, :, top : top + crop_h, left : left + crop_w]
+            for clip, (top, left) in zip(video, corners, strict=True)
+        ]
+    )
+
+
+def crop_corners(
+    video: Tensor,
+    crop: tuple[int, int],
+    detail_prob: float,
+    rng: np.random.Generator,
+    align: int = 1,
+) -> list[tuple[int, int]]:
+    """The (top, left) of one (height, width) crop per clip of video (B, 3, T, H, W), inside
+    the canvas and at multiples of `align`: centred with probability detail_prob on a pixel at
+    an edge of the first frame, else anywhere."""
+    batch, _, _, height, width = video.shape
+    crop_h, crop_w = crop
     edges = edge_mask(video[:, :, :1])[:, 0, 0]  # (B, H, W)
-    crops = []
+    corners = []
     for index in range(batch):
         candidates = edges[index].nonzero()
         if len(candidates) and rng.random() < detail_prob:
             y, x = candidates[rng.integers(len(candidates))].tolist()
         else:
             y, x = int(rng.integers(height)), int(rng.integers(width))
-        top = min(max(y - crop_h // 2, 0), height - crop_h)
-        left = min(max(x - crop_w // 2, 0), width - crop_w)
-        crops.append(video[index, :, :, top : top + crop_h, left : left + crop_w])
-    return torch.stack(crops)
+        top = min(max(y - crop_h // 2, 0), height - crop_h) // align * align
+        left = min(max(x - crop_w // 2, 0), width - crop_w) // align * align
+        corners.append((top, left))
+    return corners
 
 
 def autoencoder_loss(reconstruction: Tensor, video: Tensor, edge_weight: float) -> Tensor:
@@ -638,22 +665,106 @@ def train_decoder(
         }
         parameters = train_only(model, decoder)
         # The encoder is frozen: its latents, which the DiT learnt, stay what they were.
-        trained = data_parallel(model.autoencoder.train())
+        model.autoencoder.train()
+        estimates = stage.estimate_prob > 0
+        trained = data_parallel(DecoderObjective(model, stage) if estimates else model.autoencoder)
         optimizer = torch.optim.AdamW(
             parameters.values(), lr=stage.learning_rate, weight_decay=0.0, fused=True
         )
 
         def micro_loss(shard: DataShard) -> Tensor:
             canvas = shard.clips.random_canvas(stage.canvas_weights)
-            video, _, _ = shard.clips.render(
+            video, attributes, _ = shard.clips.render(
                 canvas, stage.batch_size, stage.clip_frames, stage.emphasis
             )
-            return reconstruction_loss(trained, video, stage, shard.clips.rng, state.device)
+            if not estimates:
+                return reconstruction_loss(trained, video, stage, shard.clips.rng, state.device)
+            captions = [shard.clips.caption(attrs) for attrs in attributes]
+            return trained(decoder_inputs(model, shard, stage, video, captions, state.device))
 
         after_step = keep_ema(state, parameters, stage.ema_decay) if stage.ema_decay else None
         run = StageRun(stage, trained, optimizer, micro_loss, after_step)
         run_stage(state, recipe, out_dir, run, on_progress)
     advance_stage(state, recipe, out_dir)
+
+
+@dataclass
+class DecoderInputs:
+    """One micro-batch of the decoder stage, with estimates: crops of latents to decode and
+    of the clips they should decode to."""
+
+    latent: Tensor  # (B, C, Tl, size/sf, size/sf), some of them the DiT's estimates
+    video: Tensor  # (B, 3, T, size, size)
+
+
+@torch.no_grad()
+def decoder_inputs(
+    model: SoravidModel,
+    shard: DataShard,
+    stage: DecoderStage,
+    video: Tensor,
+    captions: list[str],
+    device: torch.device,
+) -> DecoderInputs:
+    """Clips (B, 3, T, H, W) encoded whole, a share of them (stage.estimate_prob) replaced by
+    the DiT's estimate as generation's last step makes it, and cropped on the latent grid."""
+    video = video.to(device)
+    latent = model.autoencoder.encode(video)  # (B, C, Tl, h, w)
+    chosen = torch.rand(len(video), generator=shard.noise) < stage.estimate_prob
+    if chosen.any():
+        rows = chosen.nonzero()[:, 0].tolist()
+        noise = torch.randn(latent[rows].shape, generator=shard.noise).to(device)
+        estimate = dit_estimate(model, latent[rows], noise, [captions[i] for i in rows], stage)
+        latent[rows] = estimate.to(latent.dtype)
+    if not stage.crop_size:
+        return DecoderInputs(latent, video)
+    factor = model.config.autoencoder.spatial_factor
+    crop = (min(stage.crop_size, video.shape[3]), min(stage.crop_size, video.shape[4]))
+    corners = crop_corners(video, crop, stage.detail_crop_prob, shard.clips.rng, align=factor)
+    video_crops, latent_crops = [], []
+    for index, (top, left) in enumerate(corners):
+        video_crops.append(video[index, :, :, top : top + crop[0], left : left + crop[1]])
+        top, left = top // factor, left // factor
+        latent_crops.append(
+            latent[index, :, :, top : top + crop[0] // factor, left : left + crop[1] // factor]
+        )
+    return DecoderInputs(torch.stack(latent_crops), torch.stack(video_crops))
+
+
+def dit_estimate(
+    model: SoravidModel, latent: Tensor, noise: Tensor, captions: list[str], stage: DecoderStage
+) -> Tensor:
+    """Latent windows (B, C, T, h, w) -> the same with every frame after the first (the
+    context, kept) noised to flow time stage.estimate_time and made again in one guided step,
+    as a generated chunk's last step makes them."""
+    one_pass, two_pass = split_guidance(model, stage.estimate_guidance)
+    prompts = captions + [""] * len(captions) if two_pass != 1.0 else captions
+    text = model.encode_text(prompts)
+    velocity = prompt_velocity(model, text, context_frames=1, guidance=one_pass)
+    noised = interpolate(latent[:, :, 1:], noise[:, :, 1:], stage.estimate_time)
+    start = torch.cat([noise[:, :, :1], noised], dim=2)  # denoise puts the context in
+    schedule = torch.tensor([stage.estimate_time, 0.0])
+    return denoise(
+        velocity,
+        start,
+        latent[:, :, :1],
+        1,
+        schedule,
+        guidance=two_pass,
+        context_time=model.config.context_time,
+    )
+
+
+class DecoderObjective(nn.Module):
+    """The decoder stage's loss with estimates as one forward, which DDP needs."""
+
+    def __init__(self, model: SoravidModel, stage: DecoderStage) -> None:
+        super().__init__()
+        self.autoencoder, self.edge_weight = model.autoencoder, stage.edge_weight
+
+    def forward(self, inputs: DecoderInputs) -> Tensor:
+        decoded = self.autoencoder.decode(inputs.latent)
+        return autoencoder_loss(decoded, inputs.video, self.edge_weight)
 
 
 # --- stage 6: the DiT again, on the cases it draws worst ---
