@@ -52,7 +52,7 @@ def window_ratios(path: Path) -> list[float | None]:
     info = probe_video(path)
     bounds = window_bounds(info.frames, info.fps)
     ratios: list[list[float]] = [[] for _ in bounds]
-    for index, frame in enumerate(read_frames(path)):
+    for index, frame in enumerate(read_frames(info)):
         window = next(k for k, (start, end) in enumerate(bounds) if start <= index < end)
         ratio = fill_ratio(frame)
         if ratio is not None:

@@ -264,7 +264,7 @@ def _copy_source(
     """Stream the clip's frames, padded to width x height, into `writer` (None: only read
     them); return its last `keep` as read."""
     tail: deque[np.ndarray] = deque(maxlen=keep)
-    for frame in read_frames(info.path):
+    for frame in read_frames(info):
         if writer is not None:
             writer.write(_pad(frame[None], width, height)[0])
         tail.append(frame)

@@ -258,12 +258,13 @@ def _quiet_turned_size_note() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def read_frames(path: str | Path) -> Iterator[np.ndarray]:
+def read_frames(source: str | Path | VideoInfo) -> Iterator[np.ndarray]:
     """The decoded RGB frames of any video ffmpeg reads, as uint8 (H, W, 3), streamed.
 
-    The file is checked here, so a missing or broken one raises before iteration starts.
+    The file is checked here, so a missing or broken one raises before iteration starts; one
+    already probed (its VideoInfo) is not scanned again.
     """
-    return _decode(probe_video(path))
+    return _decode(source if isinstance(source, VideoInfo) else probe_video(source))
 
 
 def _decode(info: VideoInfo) -> Iterator[np.ndarray]:

@@ -124,6 +124,15 @@ def test_reading_a_turned_video_holds_back_only_its_size_note(clip, tmp_path, ca
     assert not [record for record in caplog.records if record.name == "imageio_ffmpeg"]
 
 
+def test_a_probed_video_is_read_without_scanning_it_again(clip, monkeypatch):
+    """Judging, extending and contact sheets probe a clip, then read it: one packet scan."""
+    info = probe_video(clip)
+    scans = []
+    monkeypatch.setattr("soravid.video._scan_packets", lambda path: scans.append(path))
+    assert len(list(read_frames(info))) == FRAMES
+    assert scans == []
+
+
 def test_frames_come_back_close_to_what_was_written(clip):
     frames = list(read_frames(clip))
     assert len(frames) == FRAMES

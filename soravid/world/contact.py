@@ -41,7 +41,7 @@ def contact_sheet(
     info = probe_video(path)
     wanted = sample_indices(info.frames, tiles or tile_count(info.frames, info.seconds))
     chosen = set(wanted)
-    picked = [(i, f.copy()) for i, f in enumerate(read_frames(path)) if i in chosen]
+    picked = [(i, f.copy()) for i, f in enumerate(read_frames(info)) if i in chosen]
     labels = [f"{i / info.fps:.1f} s" for i, _ in picked]
     return compose_sheet([f for _, f in picked], labels, columns)
 

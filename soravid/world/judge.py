@@ -123,7 +123,7 @@ def judge_video(
 
     info = probe_video(path)
     expected, unknown = _expected(caption)
-    windows = judge_frames(read_frames(path), info.fps, info.frames, expected, on_progress)
+    windows = judge_frames(read_frames(info), info.fps, info.frames, expected, on_progress)
     prompt = caption if isinstance(caption, str) else ""
     return Verdict(str(path), canonical_caption(expected), expected, windows, prompt, unknown)
 
