@@ -227,10 +227,10 @@ TINY_DIT = DiTStage(
 )
 
 # The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s
-# default. It is SHAPES_OPENING with 3,600 opening steps, a decoder stage and a tune stage
-# (below, in RECIPES).
-EMBEDDED_RECIPE = "shapes-crisp-tune"
-# The recipe of the embedded model four before: shapes-placed-bf16 (below) with an opening DiT
+# default. It is SHAPES_OPENING with 3,600 opening steps, a decoder stage (which also decodes
+# the DiT's estimates) and a tune stage (below, in RECIPES).
+EMBEDDED_RECIPE = "shapes-estimate-tune"
+# The recipe of the embedded model five before: shapes-placed-bf16 (below) with an opening DiT
 # (model shapes-opening), 2,400 steps on openings alone from the DiT (README, "An opening DiT"). Its
 # first two stages are shapes-placed-bf16's, so `soravid train --from` that recipe's exported
 # model runs its last stage alone, as the shipped weights were made.
@@ -248,10 +248,10 @@ SHAPES_OPENING = TrainRecipe(
         cpu_bfloat16=True,
     ),
 )
-# The embedded model three before: the same with 3,600 opening steps, as its opening DiT was still
+# The embedded model four before: the same with 3,600 opening steps, as its opening DiT was still
 # improving at 2,400 (README, "An opening DiT"); about 12 minutes more on fast cores.
 SHAPES_OPENING_3600 = replace(SHAPES_OPENING, opening=replace(SHAPES_OPENING.opening, steps=3600))
-# The embedded model two before: shapes-opening-3600 and a last stage on its decoder alone, 17
+# The embedded model three before: shapes-opening-3600 and a last stage on its decoder alone, 17
 # minutes on the slowest cores (1 step/s). Gray backgrounds drawn 5 times in 8 and small
 # objects 85 times in 100: 1,000 steps took a round trip through the autoencoder from 18/24
 # small squares and 14/24 triangles judged right on gray to 24/24 and 22/24, and the other
@@ -264,9 +264,9 @@ SHAPES_OPENING_DECODER = replace(
         emphasis={"background": {"gray": 0.625}, "size": {"small": 0.85}},
     ),
 )
-# The embedded model before: shapes-opening-decoder and a last stage on the DiT again, 400 steps on
-# windows alone of clips drawn with small objects, squares and triangles, gray and bouncing more
-# often (README, "Where moving small objects lose their shape").
+# The embedded model two before: shapes-opening-decoder and a last stage on the DiT again, 400
+# steps on windows alone of clips drawn with small objects, squares and triangles, gray and
+# bouncing more often (README, "Where moving small objects lose their shape").
 SHAPES_OPENING_TUNE = replace(
     SHAPES_OPENING_DECODER,
     tune=replace(
@@ -284,7 +284,7 @@ SHAPES_OPENING_TUNE = replace(
         },
     ),
 )
-# The embedded model: shapes-opening-tune with a decoder stage three times as long, at 3x the
+# The embedded model before: shapes-opening-tune with a decoder stage three times as long, at 3x the
 # learning rate and 3x the edge weight, with squares and triangles drawn 4 times in 10 each and
 # an EMA: the decoder before drew small squares' corners and triangles' tips soft, so by
 # SHAPES_WORLD.md's ratio of area to bounding box they read as circles (README, "Shape by the
@@ -306,11 +306,12 @@ SHAPES_CRISP_TUNE = replace(
     ),
 )
 
-# shapes-crisp-tune whose decoder stage also decodes the DiT's estimates: half its clips are
-# made again, after their first latent frame, in one guided step from flow time 0.3, as
-# generation's last step makes them (DecoderStage.estimate_prob), on windows of 13 frames, the
-# DiT's. 600 such steps on the shipped decoder took soravid's judge from 92 to 94% of seed 2's
-# clips with every window right, and 94 to 95% of seed 0's.
+# The embedded model: shapes-crisp-tune whose decoder stage also decodes the DiT's estimates:
+# half its clips are made again, after their first latent frame, in one guided step from flow
+# time 0.3, as generation's last step makes them (DecoderStage.estimate_prob), on windows of
+# 13 frames, the DiT's (README, "Decoding what the DiT draws"). The tune stage gives
+# shapes-crisp-tune's DiT to the bit; the decoder stage takes 14 minutes more here (1.28
+# steps/s, not 2.0).
 SHAPES_ESTIMATE_TUNE = replace(
     SHAPES_CRISP_TUNE,
     decoder=replace(SHAPES_CRISP_TUNE.decoder, clip_frames=13, estimate_prob=0.5),
