@@ -5,8 +5,9 @@ guided step, and what the decoder then draws is that estimate: a mean over what 
 might be. This renders windows of the world (13 frames at the default canvas, every shape,
 size and motion in turn), encodes them, makes every latent frame after the first again from
 each flow time given as the decoder stage's estimates are made (trainer.dit_estimate, guidance
-2, the first frame as context), decodes them and measures frames 5 to 12 by SHAPES_WORLD.md's
-ratio of area to bounding box (contract_shape.py), beside the plain round trip (time 0).
+2, the first frame as context), decodes them and measures every frame after the first by
+SHAPES_WORLD.md's ratio of area to bounding box (contract_shape.py), beside the plain round
+trip (time 0).
 
     python benchmarks/estimate_shape.py MODEL [--n 48] [--times 0.1,0.3,0.5]
 
@@ -33,7 +34,6 @@ from soravid.weights import load_model
 from soravid.world import WorldAttributes, canonical_caption, render_clip
 
 MOTIONS = ["still", "moving right", "moving down", "bouncing"]
-JUDGED_FRAMES = slice(5, None)  # the frames of the estimated latent frames
 
 
 def main() -> None:
@@ -65,7 +65,7 @@ def main() -> None:
                     stage = replace(DecoderStage(), estimate_time=time)
                     estimate = dit_estimate(model, latent, noise, [canonical_caption(attrs)], stage)
                 decoded = to_uint8_frames(model.autoencoder.decode(estimate))
-                judged = [fill_ratio(frame) for frame in decoded[JUDGED_FRAMES]]
+                judged = [fill_ratio(frame) for frame in decoded[1:]]  # after the context's
                 judged = [r for r in judged if r is not None]
                 if judged:
                     ratios[time][f"{size} {shape}"].append(float(np.median(judged)))
