@@ -235,14 +235,8 @@ def detail_crops(video: Tensor, size: int, detail_prob: float, rng: np.random.Ge
     anywhere. size 0 keeps the whole canvas."""
     if not size:
         return video
-    crop_h, crop_w = min(size, video.shape[3]), min(size, video.shape[4])
-    corners = crop_corners(video, (crop_h, crop_w), detail_prob, rng)
-    return torch.stack(
-        [
-            clip[:, :, top : top + crop_h, left : left + crop_w]
-            for clip, (top, left) in zip(video, corners, strict=True)
-        ]
-    )
+    crop = (min(size, video.shape[3]), min(size, video.shape[4]))
+    return cut(video, crop_corners(video, crop, detail_prob, rng), crop)
 
 
 def crop_corners(
@@ -269,6 +263,21 @@ def crop_corners(
         left = min(max(x - crop_w // 2, 0), width - crop_w) // align * align
         corners.append((top, left))
     return corners
+
+
+def cut(
+    tensor: Tensor, corners: list[tuple[int, int]], crop: tuple[int, int], scale: int = 1
+) -> Tensor:
+    """(B, C, T, H, W) -> (B, C, T, crop_h / scale, crop_w / scale): each clip's crop at its
+    (top, left) corner, corners and crop given in pixels of a grid `scale` times finer (the
+    video's, for a latent)."""
+    height, width = crop[0] // scale, crop[1] // scale
+    return torch.stack(
+        [
+            clip[:, :, top // scale : top // scale + height, left // scale : left // scale + width]
+            for clip, (top, left) in zip(tensor, corners, strict=True)
+        ]
+    )
 
 
 def autoencoder_loss(reconstruction: Tensor, video: Tensor, edge_weight: float) -> Tensor:
@@ -713,22 +722,16 @@ def decoder_inputs(
     chosen = torch.rand(len(video), generator=shard.noise) < stage.estimate_prob
     if chosen.any():
         rows = chosen.nonzero()[:, 0].tolist()
-        noise = torch.randn(latent[rows].shape, generator=shard.noise).to(device)
-        estimate = dit_estimate(model, latent[rows], noise, [captions[i] for i in rows], stage)
+        window = latent[rows]
+        noise = torch.randn(window.shape, generator=shard.noise).to(device)
+        estimate = dit_estimate(model, window, noise, [captions[i] for i in rows], stage)
         latent[rows] = estimate.to(latent.dtype)
     if not stage.crop_size:
         return DecoderInputs(latent, video)
     factor = model.config.autoencoder.spatial_factor
     crop = (min(stage.crop_size, video.shape[3]), min(stage.crop_size, video.shape[4]))
     corners = crop_corners(video, crop, stage.detail_crop_prob, shard.clips.rng, align=factor)
-    video_crops, latent_crops = [], []
-    for index, (top, left) in enumerate(corners):
-        video_crops.append(video[index, :, :, top : top + crop[0], left : left + crop[1]])
-        top, left = top // factor, left // factor
-        latent_crops.append(
-            latent[index, :, :, top : top + crop[0] // factor, left : left + crop[1] // factor]
-        )
-    return DecoderInputs(torch.stack(latent_crops), torch.stack(video_crops))
+    return DecoderInputs(cut(latent, corners, crop, factor), cut(video, corners, crop))
 
 
 def dit_estimate(
