@@ -10,6 +10,11 @@ stay out of it; the time to the first step is printed apart.
 
     python benchmarks/train_step.py S B --steps 30
     python benchmarks/train_step.py shapes --steps 20 --json results.json
+
+Under torchrun it measures the processes training together (DistributedDataParallel), each
+on its micro-batch of `batch_size`, and rank 0 prints:
+
+    torchrun --standalone --nproc-per-node 2 benchmarks/train_step.py shapes --set dit.batch_size=16
 """
 
 from __future__ import annotations
@@ -23,27 +28,28 @@ from pathlib import Path
 import torch
 from recipe_probe import probe_recipe
 
+from soravid.distributed import is_main, process_group, world_size
 from soravid.training.recipes import TrainRecipe, get_recipe
 from soravid.training.trainer import TrainEvent, train, training_device
 
 MEASURED_STAGES = ("autoencoder", "dit")
 
 
-def cut_recipe(name: str, steps: int) -> TrainRecipe:
+def cut_recipe(name: str, steps: int, changes: list[str] = ()) -> TrainRecipe:
     """The named recipe with its autoencoder and DiT stages cut to `steps`, and the stages
-    after them that it has (a model may need them) to no more."""
+    after them that it has (a model may need them) to no more; then `changes` (dot-list)."""
     full = get_recipe(name).to_dict()
     later = [
         f"{stage}.steps={min(steps, full[stage]['steps'])}"
         for stage in ("distill", "opening", "decoder", "tune", "opening_tune")
     ]
     return probe_recipe(
-        name, steps, [f"autoencoder.steps={steps}", "checkpoint_every=1000000", *later]
+        name, steps, [f"autoencoder.steps={steps}", "checkpoint_every=1000000", *later, *changes]
     )
 
 
-def measure(name: str, steps: int, skip: int) -> dict:
-    recipe = cut_recipe(name, steps)
+def measure(name: str, steps: int, skip: int, changes: list[str] = ()) -> dict:
+    recipe = cut_recipe(name, steps, changes)
     device = training_device()
     marks: dict[str, dict[int, float]] = {}
     peaks: dict[str, int] = {}
@@ -68,7 +74,16 @@ def measure(name: str, steps: int, skip: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         last_end = time.perf_counter()
         train(recipe, Path(folder), on_progress=mark)
-    row = {"recipe": name, "device": str(device), "steps": steps}
+    if not is_main():
+        return {}  # only rank 0 is told of the steps
+    row = {
+        "recipe": name,
+        "device": str(device),
+        "processes": world_size(),
+        "threads": torch.get_num_threads(),
+        "steps": steps,
+        "changes": list(changes),
+    }
     for stage in MEASURED_STAGES:
         times = marks[stage]
         row[stage] = {
@@ -90,13 +105,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--skip", type=int, default=10, help="steps left out of the rate")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="recipe changes, dot-list (e.g. dit.compile=true)",
+    )
     args = parser.parse_args()
     if not 0 < args.skip < args.steps:
         parser.error("--skip must be between 0 and --steps")
-    rows = []
-    for name in args.recipes:
-        row = measure(name, args.steps, args.skip)
-        rows.append(row)
+    with process_group():
+        rows = [measure(name, args.steps, args.skip, args.set) for name in args.recipes]
+        main_process = is_main()
+    if not main_process:
+        return
+    for row in rows:
+        name = row["recipe"]
         for stage in MEASURED_STAGES:
             figures = row[stage]
             memory, first = figures["peak_memory_gib"], figures["first_step_peak_gib"]
@@ -107,8 +132,8 @@ def main() -> None:
                 f"{'-' if first is None else f'{first:.2f} GiB'}  ({row['device']})",
                 flush=True,
             )
-        if args.json is not None:
-            args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":
