@@ -19,12 +19,11 @@ import time
 from pathlib import Path
 
 from recipe_probe import probe_recipe, seed_run
+from train_step import AFTER_DIT
 
 from soravid.training.recipes import EMBEDDED_RECIPE, get_recipe
 from soravid.training.trainer import TrainEvent, train
 from soravid.weights import embedded_model_path
-
-LATER_STAGES = ("distill", "opening", "decoder", "tune", "opening_tune")
 
 
 def one_shape(recipe_name: str) -> list[str]:
@@ -36,9 +35,9 @@ def one_shape(recipe_name: str) -> list[str]:
         "canvases=[[96,64]]",
         "dit.image_prob=0",
         "dit.canvas_weights=null",
-        *(f"{stage}.steps=0" for stage in LATER_STAGES if stage != "opening"),
+        *(f"{stage}.steps=0" for stage in AFTER_DIT if stage != "opening"),
         f"opening.steps={opening_steps}",
-        *(f"{stage}.canvas_weights=null" for stage in LATER_STAGES if stage != "distill"),
+        *(f"{stage}.canvas_weights=null" for stage in AFTER_DIT if stage != "distill"),
     ]
 
 

@@ -30,19 +30,17 @@ from recipe_probe import probe_recipe
 
 from soravid.distributed import is_main, process_group, world_size
 from soravid.training.recipes import TrainRecipe, get_recipe
-from soravid.training.trainer import TrainEvent, train, training_device
+from soravid.training.trainer import STAGES, TrainEvent, train, training_device
 
 MEASURED_STAGES = ("autoencoder", "dit")
+AFTER_DIT = STAGES[STAGES.index("dit") + 1 : STAGES.index("done")]
 
 
 def cut_recipe(name: str, steps: int, changes: list[str] = ()) -> TrainRecipe:
     """The named recipe with its autoencoder and DiT stages cut to `steps`, and the stages
     after them that it has (a model may need them) to no more; then `changes` (dot-list)."""
     full = get_recipe(name).to_dict()
-    later = [
-        f"{stage}.steps={min(steps, full[stage]['steps'])}"
-        for stage in ("distill", "opening", "decoder", "tune", "opening_tune")
-    ]
+    later = [f"{stage}.steps={min(steps, full[stage]['steps'])}" for stage in AFTER_DIT]
     return probe_recipe(
         name, steps, [f"autoencoder.steps={steps}", "checkpoint_every=1000000", *later, *changes]
     )
@@ -95,6 +93,19 @@ def measure(name: str, steps: int, skip: int, changes: list[str] = ()) -> dict:
     return row
 
 
+def print_row(row: dict) -> None:
+    for stage in MEASURED_STAGES:
+        figures = row[stage]
+        memory, first = figures["peak_memory_gib"], figures["first_step_peak_gib"]
+        print(
+            f"{row['recipe']:8s} {stage:12s} {figures['step_ms']:8.1f} ms/step  "
+            f"peak memory {'-' if memory is None else f'{memory:.2f} GiB'}  "
+            f"first step {figures['first_step_s']:6.1f} s, "
+            f"{'-' if first is None else f'{first:.2f} GiB'}  ({row['device']})",
+            flush=True,
+        )
+
+
 def gib(size: int | None) -> float | None:
     return None if size is None else round(size / 2**30, 2)
 
@@ -115,25 +126,16 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 < args.skip < args.steps:
         parser.error("--skip must be between 0 and --steps")
+    rows = []
     with process_group():
-        rows = [measure(name, args.steps, args.skip, args.set) for name in args.recipes]
-        main_process = is_main()
-    if not main_process:
-        return
-    for row in rows:
-        name = row["recipe"]
-        for stage in MEASURED_STAGES:
-            figures = row[stage]
-            memory, first = figures["peak_memory_gib"], figures["first_step_peak_gib"]
-            print(
-                f"{name:8s} {stage:12s} {figures['step_ms']:8.1f} ms/step  "
-                f"peak memory {'-' if memory is None else f'{memory:.2f} GiB'}  "
-                f"first step {figures['first_step_s']:6.1f} s, "
-                f"{'-' if first is None else f'{first:.2f} GiB'}  ({row['device']})",
-                flush=True,
-            )
-    if args.json is not None:
-        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+        for name in args.recipes:
+            row = measure(name, args.steps, args.skip, args.set)
+            if not is_main():
+                continue
+            rows.append(row)
+            print_row(row)
+            if args.json is not None:
+                args.json.write_text(json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":
