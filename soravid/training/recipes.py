@@ -321,7 +321,7 @@ SHAPES_ESTIMATE_TUNE = replace(
 # embedded recipe's first stages with the DiT's cut to 5,000 steps on windows alone, which
 # continues as well as its 14,000 with openings, then the opening stage, 1,600 steps at 5e-4,
 # from that DiT, which never drew an opening. Its openings fell short: shape 62% (seed 0, 100
-# 5-s clips), against the shipped model's 96%. Not shipped.
+# 5-s clips; 70% after 1,600 more opening steps), against the shipped model's 96%. Not shipped.
 SHAPES_WINDOWS = replace(
     SHAPES_OPENING,
     dit=replace(SHAPES_OPENING.dit, steps=5000, image_prob=0.0),
