@@ -322,6 +322,8 @@ SHAPES_ESTIMATE_TUNE = replace(
 # continues as well as its 14,000 with openings, then the opening stage, 1,600 steps at 5e-4,
 # from that DiT, which never drew an opening. Its openings fell short: shape 62% (seed 0, 100
 # 5-s clips; 70% after 1,600 more opening steps), against the shipped model's 96%. Not shipped.
+# Its first frames reach the shipped opening DiT's 96% only after about 5,600 opening steps
+# (README, "What a 2-hour run on such cores would have to cut").
 SHAPES_WINDOWS = replace(
     SHAPES_OPENING,
     dit=replace(SHAPES_OPENING.dit, steps=5000, image_prob=0.0),
