@@ -330,6 +330,17 @@ SHAPES_WINDOWS = replace(
     opening=replace(SHAPES_OPENING.opening, steps=1600, learning_rate=5e-4),
 )
 
+# The embedded recipe with shapes-windows' DiT stage (5,000 steps on windows alone) and an
+# opening stage long enough for that DiT, which never drew an opening: one cosine of 5,600
+# steps at 5e-4, as many openings as the warm-restart probe whose first frames reached the
+# shipped opening DiT's 96% (README, "What a 2-hour run on such cores would have to cut").
+# The decoder and tune stages are the embedded recipe's.
+SHAPES_WINDOWS_TUNE = replace(
+    SHAPES_ESTIMATE_TUNE,
+    dit=SHAPES_WINDOWS.dit,
+    opening=replace(SHAPES_WINDOWS.opening, steps=5600),
+)
+
 RECIPES: dict[str, TrainRecipe] = {
     # The embedded model before shapes-placed-long: 104 minutes measured on 2 slower cores.
     "shapes": TrainRecipe(),
@@ -371,6 +382,7 @@ RECIPES: dict[str, TrainRecipe] = {
     "shapes-crisp-tune": SHAPES_CRISP_TUNE,
     "shapes-estimate-tune": SHAPES_ESTIMATE_TUNE,
     "shapes-windows": SHAPES_WINDOWS,
+    "shapes-windows-tune": SHAPES_WINDOWS_TUNE,
     # The same and a last stage on the opening DiT, 400 steps on openings drawn with small
     # squares and triangles and gray more often: half the failing clips of the embedded
     # model's evaluation drew a small square or triangle round in their very first frame.
