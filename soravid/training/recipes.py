@@ -334,7 +334,10 @@ SHAPES_WINDOWS = replace(
 # opening stage long enough for that DiT, which never drew an opening: one cosine of 5,600
 # steps at 5e-4, as many openings as the warm-restart probe whose first frames reached the
 # shipped opening DiT's 96% (README, "What a 2-hour run on such cores would have to cut").
-# The decoder and tune stages are the embedded recipe's.
+# The decoder and tune stages are the embedded recipe's. One run on AMX cores took 120.3
+# minutes; its model met the eval's bar on seed 0 just (91% of clips passing every window)
+# but not on seed 2 (88%), its continuing DiT bouncing worse than the shipped one. Not
+# shipped (README, "What a 2-hour run on such cores would have to cut").
 SHAPES_WINDOWS_TUNE = replace(
     SHAPES_ESTIMATE_TUNE,
     dit=SHAPES_WINDOWS.dit,
