@@ -14,8 +14,8 @@ import argparse
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+
+from soravid.weights import load_model, read_metadata, save_model
 
 
 def main() -> None:
@@ -26,16 +26,18 @@ def main() -> None:
     parser.add_argument("prefixes", nargs="+", help="e.g. dit. text_encoder. opening_dit.")
     args = parser.parse_args()
 
-    tensors, donor = load_file(args.model), load_file(args.donor)
-    encoder = [name for name in tensors if name.startswith("autoencoder.encoder.")]
-    if not all(torch.equal(tensors[name], donor[name]) for name in encoder):
+    model, donor = load_model(args.model), load_model(args.donor)
+    weights, donor_weights = model.state_dict(), donor.state_dict()
+    encoder = [name for name in weights if name.startswith("autoencoder.encoder.")]
+    if not all(torch.equal(weights[name], donor_weights[name]) for name in encoder):
         parser.error("the two models' autoencoder encoders differ: their latents are not alike")
-    swapped = [name for name in tensors if name.startswith(tuple(args.prefixes))]
+    swapped = [name for name in weights if name.startswith(tuple(args.prefixes))]
     if not swapped:
         parser.error(f"no tensor starts with {' or '.join(args.prefixes)}")
-    tensors.update({name: donor[name] for name in swapped})
-    # The file keeps the kept model's config and training record; its id is its own hash.
-    save_file(tensors, args.out, metadata=safe_open(args.model, "pt").metadata())
+    model.load_state_dict(weights | {name: donor_weights[name] for name in swapped})
+    # The kept model's training record stays in the file; its id is its own hash. Float16, as
+    # exported models are stored: the loaded float32 weights go back to the same bits.
+    save_model(model, args.out, read_metadata(args.model), dtype=torch.float16)
     print(f"{len(swapped)} tensors from {args.donor} -> {args.out}")
 
 
