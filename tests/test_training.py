@@ -31,6 +31,7 @@ from soravid.training.recipes import (
 )
 from soravid.training.trainer import (
     DistillObjective,
+    compiled,
     crop_corners,
     detail_crops,
     dit_estimate,
@@ -107,13 +108,23 @@ def test_compiled_dit_trains_with_the_same_losses(finished_run: Path, tmp_path: 
     rounding, and a checkpoint under the same names."""
     recipe = get_recipe("tiny")
     recipe.dit.compile = True
-    train(recipe, tmp_path)
+    state = train(recipe, tmp_path)
+    # Eager after its stage: the later stages run it as a resumed run's new process would.
+    assert state.model.dit._compiled_call_impl is None
     plain, compiled = load_checkpoint(finished_run), load_checkpoint(tmp_path)
     assert compiled["model"].keys() == plain["model"].keys()
     for (stage, step, loss), (_, _, plain_loss) in zip(
         compiled["losses"], plain["losses"], strict=True
     ):
         assert loss == pytest.approx(plain_loss, rel=1e-3, abs=1e-5), (stage, step)
+
+
+def test_a_compiled_network_is_eager_again_after_the_block_even_if_it_fails() -> None:
+    layer = torch.nn.Linear(2, 2)
+    with pytest.raises(RuntimeError), compiled(layer):
+        assert layer._compiled_call_impl is not None
+        raise RuntimeError("the stage failed")
+    assert layer._compiled_call_impl is None
 
 
 def test_activation_checkpointing_trains_with_the_same_losses(

@@ -23,7 +23,7 @@ import copy
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -348,8 +348,6 @@ def run_dit_stage(
     text_encoder.train()
     dit.train()
     dit.checkpoint_blocks = stage.activation_checkpointing
-    if stage.compile:
-        compile_static(dit)
     optimizer = adamw(parameters, stage)
     after_step = keep_ema(state, parameters, stage.ema_decay)
     style = CaptionStyle(stage.uncond_prob, stage.paraphrase_prob, stage.part_drop_prob)
@@ -359,15 +357,23 @@ def run_dit_stage(
         return objective(dit_inputs(model, shard, stage, style, state.device))
 
     run = StageRun(stage, objective, optimizer, micro_loss, after_step)
-    run_stage(state, recipe, out_dir, run, on_progress)
+    with compiled(dit) if stage.compile else contextlib.nullcontext():
+        run_stage(state, recipe, out_dir, run, on_progress)
 
 
-def compile_static(module: nn.Module) -> None:
+@contextlib.contextmanager
+def compiled(module: nn.Module) -> Iterator[None]:
     """Compile module's forward in place (its parameters and state_dict keep their names),
     one graph per input shape: a recipe has a few (canvases x windows or openings), and
-    shape-generic graphs compiled for over 10 minutes on these cores without finishing."""
+    shape-generic graphs compiled for over 10 minutes on these cores without finishing.
+    Eager again after the block: the later stages then run it as they do when a run resumes
+    there in a new process, so a run gives the same weights whether or not it was resumed."""
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     module.compile(dynamic=False)
+    try:
+        yield
+    finally:
+        module._compiled_call_impl = None  # what nn.Module.compile set; there is no public undo
 
 
 def trained_parameters(model: SoravidModel) -> dict[str, torch.nn.Parameter]:
