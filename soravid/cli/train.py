@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 EXAMPLES = """Examples:
 
-  soravid train --out runs/shapes          # the embedded model's recipe (2-7 h on 2 cores)
+  soravid train --out runs/shapes          # the embedded recipe (2 h on 2 AMX cores)
 
   soravid train --out runs/shapes --resume   # continue after an interruption
 

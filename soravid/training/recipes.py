@@ -227,10 +227,11 @@ TINY_DIT = DiTStage(
 )
 
 # The recipe of the embedded model (soravid/weights/shapes.safetensors): `soravid train`'s
-# default. It is SHAPES_OPENING with 3,600 opening steps, a decoder stage (which also decodes
-# the DiT's estimates) and a tune stage (below, in RECIPES).
-EMBEDDED_RECIPE = "shapes-estimate-tune"
-# The recipe of the embedded model five before: shapes-placed-bf16 (below) with an opening DiT
+# default. It is SHAPES_COMPILED_TUNE (below): the continuing DiT on windows alone, compiled,
+# then an opening DiT, a decoder stage (which also decodes the DiT's estimates) and a tune
+# stage; 116.6 minutes of training steps on 2 AMX cores.
+EMBEDDED_RECIPE = "shapes-compiled-tune"
+# The recipe of the embedded model six before: shapes-placed-bf16 (below) with an opening DiT
 # (model shapes-opening), 2,400 steps on openings alone from the DiT (README, "An opening DiT"). Its
 # first two stages are shapes-placed-bf16's, so `soravid train --from` that recipe's exported
 # model runs its last stage alone, as the shipped weights were made.
@@ -248,10 +249,10 @@ SHAPES_OPENING = TrainRecipe(
         cpu_bfloat16=True,
     ),
 )
-# The embedded model four before: the same with 3,600 opening steps, as its opening DiT was still
+# The embedded model five before: the same with 3,600 opening steps, as its opening DiT was still
 # improving at 2,400 (README, "An opening DiT"); about 12 minutes more on fast cores.
 SHAPES_OPENING_3600 = replace(SHAPES_OPENING, opening=replace(SHAPES_OPENING.opening, steps=3600))
-# The embedded model three before: shapes-opening-3600 and a last stage on its decoder alone, 17
+# The embedded model four before: shapes-opening-3600 and a last stage on its decoder alone, 17
 # minutes on the slowest cores (1 step/s). Gray backgrounds drawn 5 times in 8 and small
 # objects 85 times in 100: 1,000 steps took a round trip through the autoencoder from 18/24
 # small squares and 14/24 triangles judged right on gray to 24/24 and 22/24, and the other
@@ -264,7 +265,7 @@ SHAPES_OPENING_DECODER = replace(
         emphasis={"background": {"gray": 0.625}, "size": {"small": 0.85}},
     ),
 )
-# The embedded model two before: shapes-opening-decoder and a last stage on the DiT again, 400
+# The embedded model three before: shapes-opening-decoder and a last stage on the DiT again, 400
 # steps on windows alone of clips drawn with small objects, squares and triangles, gray and
 # bouncing more often (README, "Where moving small objects lose their shape").
 SHAPES_OPENING_TUNE = replace(
@@ -284,9 +285,9 @@ SHAPES_OPENING_TUNE = replace(
         },
     ),
 )
-# The embedded model before: shapes-opening-tune with a decoder stage three times as long, at 3x the
-# learning rate and 3x the edge weight, with squares and triangles drawn 4 times in 10 each and
-# an EMA: the decoder before drew small squares' corners and triangles' tips soft, so by
+# The embedded model two before: shapes-opening-tune with a decoder stage three times as long, at
+# 3x the learning rate and 3x the edge weight, with squares and triangles drawn 4 times in 10 each
+# and an EMA: the decoder before drew small squares' corners and triangles' tips soft, so by
 # SHAPES_WORLD.md's ratio of area to bounding box they read as circles (README, "Shape by the
 # contract's own rule"). The encoder, and so the latents the DiT learnt, stay as they were, and
 # the tune stage gives the DiT of shapes-opening-tune to the bit; 25 minutes more here.
@@ -306,7 +307,7 @@ SHAPES_CRISP_TUNE = replace(
     ),
 )
 
-# The embedded model: shapes-crisp-tune whose decoder stage also decodes the DiT's estimates:
+# The embedded model before: shapes-crisp-tune whose decoder stage also decodes the DiT's estimates:
 # half its clips are made again, after their first latent frame, in one guided step from flow
 # time 0.3, as generation's last step makes them (DecoderStage.estimate_prob), on windows of
 # 13 frames, the DiT's (README, "Decoding what the DiT draws"). The tune stage gives
@@ -344,13 +345,14 @@ SHAPES_WINDOWS_TUNE = replace(
     opening=replace(SHAPES_WINDOWS.opening, steps=5600),
 )
 
-# shapes-windows-tune with its DiT stage compiled (DiTStage.compile), 1.52x the steps per
-# second on AMX cores after about a minute per shape: the continuing DiT, which the network
-# swaps found to be that model's gap to the shipped one, gets 7,000 steps on windows alone,
-# not 5,000; the decoder stage 2,000, not 3,000 (3,000 more took the shipped recipe's decoder
-# one point, README "Shape by the contract's own rule"). The opening stage is not compiled:
-# torch 2.13's inductor wrote C++ for an opening graph that g++ rejected (a bfloat16
-# reduction's accumulator declared twice) on 2026-12-05's AMX cores.
+# The embedded model (README, "Reproducing it"): shapes-windows-tune with its DiT stage
+# compiled (DiTStage.compile), 1.52x the steps per second on AMX cores after about a minute
+# per shape: the continuing DiT, which the network swaps found to be that model's gap to the
+# shipped one, gets 7,000 steps on windows alone, not 5,000; the decoder stage 2,000, not
+# 3,000 (3,000 more took the shipped recipe's decoder one point, README "Shape by the
+# contract's own rule"). The opening stage is not compiled: torch 2.13's inductor wrote C++
+# for an opening graph that g++ rejected (a bfloat16 reduction's accumulator declared twice)
+# on 2026-12-05's AMX cores.
 SHAPES_COMPILED_TUNE = replace(
     SHAPES_WINDOWS_TUNE,
     dit=replace(SHAPES_WINDOWS_TUNE.dit, steps=7000, compile=True),
