@@ -111,10 +111,10 @@ def test_compiled_dit_trains_with_the_same_losses(finished_run: Path, tmp_path: 
     state = train(recipe, tmp_path)
     # Eager after its stage: the later stages run it as a resumed run's new process would.
     assert state.model.dit._compiled_call_impl is None
-    plain, compiled = load_checkpoint(finished_run), load_checkpoint(tmp_path)
-    assert compiled["model"].keys() == plain["model"].keys()
+    plain, compiled_run = load_checkpoint(finished_run), load_checkpoint(tmp_path)
+    assert compiled_run["model"].keys() == plain["model"].keys()
     for (stage, step, loss), (_, _, plain_loss) in zip(
-        compiled["losses"], plain["losses"], strict=True
+        compiled_run["losses"], plain["losses"], strict=True
     ):
         assert loss == pytest.approx(plain_loss, rel=1e-3, abs=1e-5), (stage, step)
 
