@@ -127,6 +127,20 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def weights_sha256(path: Path) -> str:
+    """sha256 of what the model computes: its tensors (names, dtypes, shapes, bytes), config and
+    vocabulary, not the training record, which holds the run's time. Two runs of a recipe that
+    train the same weights share it; their files' sha256 differ by the seconds they took."""
+    with Path(path).open("rb") as handle:
+        # safetensors: an 8-byte little-endian header length, the JSON header, then the bytes
+        header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
+        header.get("__metadata__", {}).pop(TRAINING_KEY, None)
+        digest = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def describe_model(path: Path) -> dict[str, Any]:
     """What `soravid info` shows of a model file: id, hash, size, parameters, windows and how
     it was trained. Reads only the header and tensor shapes, not the weights."""
@@ -139,6 +153,7 @@ def describe_model(path: Path) -> dict[str, Any]:
         "path": str(path),
         "id": model_id(path),
         "sha256": file_sha256(path),
+        "weights_sha256": weights_sha256(path),
         "bytes": path.stat().st_size,
         "config": config.name,
         "parameters": parameters,

@@ -110,6 +110,14 @@ def test_info_on_unreadable_files_exits_2(tmp_path, content, expected):
     assert result.stderr == f"error: {path}: {expected}\n"
 
 
+def test_info_on_a_model_file_points_to_model_option(tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"whatever")
+    result = invoke("info", str(path))
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {path}: a model file, not a video; describe it with --model\n"
+
+
 @pytest.mark.parametrize("command", [["generate"], ["presets"], ["presets", "show"], ["info"], []])
 def test_every_command_has_an_example_in_its_help(command):
     result = invoke(*command, "--help")

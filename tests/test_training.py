@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from soravid.cli import app
@@ -48,9 +49,11 @@ from soravid.weights import (
     TRAINING_KEY,
     describe_model,
     embedded_model_path,
+    file_sha256,
     load_model,
     native_cpu_bfloat16,
     read_metadata,
+    weights_sha256,
 )
 from soravid.world import CAPTION_VOCABULARY
 from soravid.world.measure import measure_frame
@@ -329,6 +332,31 @@ def test_info_describes_a_trained_model(finished_run: Path, tmp_path: Path) -> N
     assert record["parameters"] == sum(p.numel() for p in load_model(path).state_dict().values())
 
 
+def test_weights_sha256_ignores_the_training_time_alone(finished_run: Path, tmp_path: Path) -> None:
+    """A rerun of a recipe gives the same weights in another number of seconds: its file's
+    sha256 differs, its weights_sha256 must not; any change to a tensor must change it."""
+    path = tmp_path / "model.safetensors"
+    export_model(finished_run, path)
+    metadata = read_metadata(path)
+    training = json.loads(metadata[TRAINING_KEY])
+    tensors = load_file(str(path))
+
+    def resaved(name: str, seconds: float, tensors: dict) -> Path:
+        copy = tmp_path / name
+        record = json.dumps(training | {"train_seconds": seconds})
+        save_file(tensors, str(copy), metadata=metadata | {TRAINING_KEY: record})
+        return copy
+
+    slower = resaved("slower.safetensors", training["train_seconds"] + 60, tensors)
+    assert file_sha256(slower) != file_sha256(path)
+    assert weights_sha256(slower) == weights_sha256(path)
+    name = next(iter(tensors))
+    changed = tensors | {name: tensors[name] + 1}
+    assert weights_sha256(resaved("changed.safetensors", training["train_seconds"], changed)) != (
+        weights_sha256(path)
+    )
+
+
 def dit_batches(image_prob: float, count: int, opening_object_weight: float | None = None):
     """`count` micro-batches of the tiny recipe's DiT stage with this share of image steps."""
     recipe = get_recipe("tiny")
@@ -467,6 +495,14 @@ def test_the_embedded_weights_were_trained_by_the_embedded_recipe() -> None:
     that recipe, so its one documented command reproduces them."""
     trained = describe_model(embedded_model_path())["training"]
     assert TrainRecipe.from_dict(trained["recipe"]) == get_recipe(EMBEDDED_RECIPE)
+
+
+def test_readme_names_the_embedded_models_id_and_weights_digest() -> None:
+    """README tells a rerun of the recipe which weights_sha256 to match: the shipped file's."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    described = describe_model(embedded_model_path())
+    assert f"`{described['id']}`" in readme
+    assert f"`{described['weights_sha256'][:12]}...`" in readme
 
 
 def test_cpu_bfloat16_is_the_dit_stages_choice_and_needs_native_support() -> None:

@@ -71,11 +71,14 @@ def info(
 ) -> None:
     """Show a video's duration, size, fps, frame count and the soravid recipe it carries;
     without videos, describe the model (by default the embedded one): id, hash, training."""
+    from soravid.errors import BadInputError
     from soravid.video import probe_video
 
     if model is not None or not paths:
         _model_info(model or "embedded", json_output)
     for path in paths or []:
+        if path.suffix == ".safetensors":
+            raise BadInputError(f"{path}: a model file, not a video; describe it with --model")
         video = probe_video(path)
         if json_output:
             emit_json(video_record(video))
