@@ -143,7 +143,7 @@ def weights_sha256(path: Path) -> str:
 
 def describe_model(path: Path) -> dict[str, Any]:
     """What `soravid info` shows of a model file: id, hash, size, parameters, windows and how
-    it was trained. Reads only the header and tensor shapes, not the weights."""
+    it was trained. Hashes the file's bytes, but loads no tensor and builds no model."""
     path = Path(path)
     metadata = read_metadata(path)
     config, vocabulary = _recipe(path, metadata)

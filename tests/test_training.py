@@ -342,10 +342,10 @@ def test_weights_sha256_ignores_the_training_time_alone(finished_run: Path, tmp_
     tensors = load_file(str(path))
 
     def resaved(name: str, seconds: float, tensors: dict) -> Path:
-        copy = tmp_path / name
+        resaved_path = tmp_path / name
         record = json.dumps(training | {"train_seconds": seconds})
-        save_file(tensors, str(copy), metadata=metadata | {TRAINING_KEY: record})
-        return copy
+        save_file(tensors, str(resaved_path), metadata=metadata | {TRAINING_KEY: record})
+        return resaved_path
 
     slower = resaved("slower.safetensors", training["train_seconds"] + 60, tensors)
     assert file_sha256(slower) != file_sha256(path)
